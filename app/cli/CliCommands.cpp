@@ -1,0 +1,14 @@
+#include "CliCommands.h"
+
+namespace jumeau::cli {
+
+namespace {
+int g_exitCode = 0;
+}
+
+int exitCode() { return g_exitCode; }
+void setExitCode(int code) { g_exitCode = code; }
+
+void registerCommands(CLI::App& app) { registerPhantomCommand(app); }
+
+} // namespace jumeau::cli

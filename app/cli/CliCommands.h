@@ -1,0 +1,14 @@
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace jumeau::cli {
+
+// Each command registers its subcommand and a callback that sets the exit code.
+void registerCommands(CLI::App& app);
+int exitCode();
+void setExitCode(int code);
+
+// One file per command: PhantomCommand.cpp, ...
+void registerPhantomCommand(CLI::App& app);
+
+} // namespace jumeau::cli
