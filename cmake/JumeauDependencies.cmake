@@ -1,4 +1,4 @@
-# Every dependency comes from Debian 12 packages (scripts/setup-deps.sh installs them).
+# Every dependency comes from Debian 12 packages (cmake/setup-deps.sh installs them).
 
 find_package(Threads REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)

@@ -1,0 +1,56 @@
+#pragma once
+// Holds the open case and runs the slow work (DICOM loading, demo-case generation, surface extraction) on a
+// worker thread, reporting progress and honouring Cancel. No widgets here.
+
+#include <QObject>
+#include <QString>
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <memory>
+
+#include "jumeau/geometry/Result.h"
+#include "jumeau/simulation/Case.h"
+#include "viz/SurfaceScene.h"
+
+class QThread;
+
+namespace jumeau::gui {
+
+struct LoadedCase {
+    simulation::Case data;
+    std::vector<viz::StructureSurface> surfaces;
+};
+
+class CasePresenter : public QObject {
+    Q_OBJECT
+public:
+    explicit CasePresenter(QObject* parent = nullptr);
+    ~CasePresenter() override;
+
+    // Opens a DICOM folder or demo-case folder in the background.
+    void open(const std::filesystem::path& path);
+    // Opens the built-in demo case in `dir`, generating it there first if it is not there yet.
+    void openDemoCase(const std::filesystem::path& dir);
+    void cancel();
+    bool busy() const { return m_worker != nullptr; }
+    // The case on screen, or null.
+    const LoadedCase* current() const { return m_current.get(); }
+
+    // Where the demo case lives for this user (generated once).
+    static std::filesystem::path defaultDemoCaseDir();
+
+signals:
+    void progress(double fraction, const QString& message);
+    void caseLoaded();
+    void failed(const QString& message);
+    void busyChanged(bool busy);
+
+private:
+    void run(std::function<Result<LoadedCase>(const ProgressFn&)> work);
+    std::shared_ptr<LoadedCase> m_current;
+    std::shared_ptr<std::atomic<bool>> m_cancel;
+    QThread* m_worker = nullptr;
+};
+
+} // namespace jumeau::gui

@@ -1,0 +1,204 @@
+#include "gui/MainWindow.h"
+
+#include <QApplication>
+#include <QFileDialog>
+#include <QGridLayout>
+#include <QLabel>
+#include <QMenuBar>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QScreen>
+#include <QStatusBar>
+#include <QVBoxLayout>
+#include <cstdio>
+
+#include "gui/CasePresenter.h"
+#include "gui/SliceView.h"
+#include "gui/SurfaceView.h"
+#include "viz/Snapshot.h"
+
+namespace jumeau::gui {
+
+namespace {
+// The centroid (voxel index) of the largest organ, so the first view goes through it; else the grid centre.
+std::array<int, 3> initialCrosshair(const LoadedCase& c) {
+    const auto& g = c.data.reference.volume.geometry();
+    std::array<int, 3> centre{g.size[0] / 2, g.size[1] / 2, g.size[2] / 2};
+    if (!c.data.labels) return centre;
+    const auto& labels = *c.data.labels;
+    const imaging::Structure* organ = nullptr;
+    std::size_t best = 0;
+    const auto histogram = labels.histogram();
+    for (const auto& s : labels.structures())
+        if (s.category == imaging::StructureCategory::Organ && histogram[s.label] > best) {
+            best = histogram[s.label];
+            organ = &s;
+        }
+    if (!organ) return centre;
+    double sum[3] = {0, 0, 0};
+    for (int k = 0; k < g.size[2]; ++k)
+        for (int j = 0; j < g.size[1]; ++j)
+            for (int i = 0; i < g.size[0]; ++i)
+                if (labels.labelAt(i, j, k) == organ->label) { sum[0] += i; sum[1] += j; sum[2] += k; }
+    return {static_cast<int>(sum[0] / best), static_cast<int>(sum[1] / best), static_cast<int>(sum[2] / best)};
+}
+} // namespace
+
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new CasePresenter(this)) {
+    setWindowTitle("Jumeau");
+    resize(1280, 900);
+
+    auto* central = new QWidget(this);
+    auto* outer = new QVBoxLayout(central);
+    outer->setContentsMargins(2, 2, 2, 2);
+    m_banner = new QLabel(central);
+    m_banner->setObjectName("banner");
+    m_banner->setWordWrap(true);
+    m_banner->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_banner->setStyleSheet("QLabel { background: #5a1d1d; color: #ffecec; padding: 8px; font-weight: bold; }");
+    m_banner->hide();
+    outer->addWidget(m_banner);
+
+    auto* grid = new QGridLayout();
+    grid->setSpacing(2);
+    m_slices[0] = new SliceView(viz::SliceOrientation::Axial, central);
+    m_slices[1] = new SliceView(viz::SliceOrientation::Coronal, central);
+    m_slices[2] = new SliceView(viz::SliceOrientation::Sagittal, central);
+    m_surface = new SurfaceView(central);
+    grid->addWidget(m_slices[0], 0, 0);
+    grid->addWidget(m_surface, 0, 1);
+    grid->addWidget(m_slices[1], 1, 0);
+    grid->addWidget(m_slices[2], 1, 1);
+    outer->addLayout(grid, 1);
+    setCentralWidget(central);
+
+    for (auto* v : m_slices) {
+        connect(v, &SliceView::crosshairRequested, this, &MainWindow::setCrosshair);
+        connect(v, &SliceView::windowLevelChanged, this, &MainWindow::setWindowLevel);
+    }
+
+    auto* file = menuBar()->addMenu("&File");
+    m_openAction = file->addAction("&Open DICOM Folder…", QKeySequence::Open, this, &MainWindow::chooseFolder);
+    m_demoAction = file->addAction("Open &Demo Case", this, [this] { openDemoCase(CasePresenter::defaultDemoCaseDir()); });
+    file->addSeparator();
+    file->addAction("&Quit", QKeySequence::Quit, qApp, &QApplication::quit);
+    auto* view = menuBar()->addMenu("&View");
+    view->addAction("&Reset Views", this, [this] {
+        for (auto* v : m_slices) { v->scene().resetCamera(); v->update(); }
+        m_surface->scene().resetCamera();
+        m_surface->update();
+    });
+
+    m_status = new QLabel("Ready", this);
+    m_progress = new QProgressBar(this);
+    m_progress->setRange(0, 1000);
+    m_progress->setMaximumWidth(260);
+    m_progress->hide();
+    m_cancel = new QPushButton("Cancel", this);
+    m_cancel->hide();
+    statusBar()->addWidget(m_status, 1);
+    statusBar()->addPermanentWidget(m_progress);
+    statusBar()->addPermanentWidget(m_cancel);
+    connect(m_cancel, &QPushButton::clicked, m_presenter, &CasePresenter::cancel);
+
+    connect(m_presenter, &CasePresenter::progress, this, [this](double f, const QString& msg) {
+        m_progress->setValue(static_cast<int>(f * 1000));
+        if (!msg.isEmpty()) m_status->setText(msg);
+    });
+    connect(m_presenter, &CasePresenter::busyChanged, this, [this](bool busy) {
+        m_progress->setVisible(busy);
+        m_cancel->setVisible(busy);
+        m_openAction->setEnabled(!busy);
+        m_demoAction->setEnabled(!busy);
+        if (busy) m_progress->setValue(0);
+    });
+    connect(m_presenter, &CasePresenter::caseLoaded, this, &MainWindow::showCase);
+    connect(m_presenter, &CasePresenter::failed, this, [this](const QString& msg) {
+        showProblem(msg);
+        emit loadFailed(msg);
+    });
+}
+
+MainWindow::~MainWindow() = default;
+
+void MainWindow::openPath(const std::filesystem::path& path) {
+    m_banner->hide();
+    m_status->setText(QString("Opening %1 …").arg(QString::fromStdString(path.string())));
+    m_presenter->open(path);
+}
+
+void MainWindow::openDemoCase(const std::filesystem::path& dir) {
+    m_banner->hide();
+    m_status->setText("Opening the demo case …");
+    m_presenter->openDemoCase(dir);
+}
+
+void MainWindow::chooseFolder() {
+    const QString dir = QFileDialog::getExistingDirectory(this, "Open DICOM Folder");
+    if (!dir.isEmpty()) openPath(dir.toStdString());
+}
+
+QString MainWindow::bannerText() const { return m_banner->isVisible() || !m_banner->text().isEmpty() ? m_banner->text() : QString(); }
+
+void MainWindow::showProblem(const QString& message) {
+    m_banner->setText("Could not open: " + message);
+    m_banner->show();
+    m_status->setText("Nothing opened");
+    std::fprintf(stderr, "jumeau: %s\n", message.toLocal8Bit().constData());
+}
+
+void MainWindow::showCase() {
+    const LoadedCase* c = m_presenter->current();
+    if (!c) return;
+    const auto& ref = c->data.reference;
+    const imaging::LabelMap* labels = c->data.labels ? &*c->data.labels : nullptr;
+    const bool hasPreset = !ref.info.windowPresets.empty();
+    const auto wl = viz::defaultWindowLevel(ref.volume, ref.info.modality, hasPreset ? ref.info.windowPresets[0].centre : 0,
+                                            hasPreset ? ref.info.windowPresets[0].width : 0, hasPreset);
+    for (auto* v : m_slices) v->showImage(ref.volume, labels, wl);
+    setCrosshair(initialCrosshair(*c));
+    m_surface->scene().setSurfaces(c->surfaces);
+    m_surface->update();
+    setWindowTitle(QString("Jumeau — %1").arg(QString::fromStdString(c->data.name)));
+    QString status = QString("%1 %2 — %3").arg(QString::fromStdString(ref.info.modality),
+                                               QString::fromStdString(ref.volume.geometry().describe()),
+                                               labels ? QString("%1 structures").arg(labels->structures().size()) : "no segmentation");
+    if (!c->data.warnings.empty()) {
+        status += QString(" — %1 warning(s)").arg(c->data.warnings.size());
+        for (const auto& w : c->data.warnings) std::fprintf(stderr, "jumeau: warning: %s\n", w.c_str());
+    }
+    m_status->setText(status);
+    emit caseShown();
+}
+
+void MainWindow::setCrosshair(const std::array<int, 3>& index) {
+    for (auto* v : m_slices) v->setCrosshair(index);
+}
+
+void MainWindow::setWindowLevel(const viz::WindowLevel& wl) {
+    for (auto* v : m_slices) v->setWindowLevel(wl);
+}
+
+bool MainWindow::saveSnapshots(const std::filesystem::path& dir, QString* error) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    const std::pair<VtkWidget*, const char*> views[] = {
+        {m_slices[0], "axial.png"}, {m_slices[1], "coronal.png"}, {m_slices[2], "sagittal.png"}, {m_surface, "3d.png"}};
+    for (const auto& [view, name] : views) {
+        view->renderNow();
+        auto saved = viz::savePng(view->renderWindow(), dir / name);
+        if (!saved) {
+            if (error) *error = QString::fromStdString(saved.error().message);
+            return false;
+        }
+    }
+    // The whole window as the X server shows it (menus, status bar and the GL views together).
+    const QPixmap shot = screen()->grabWindow(winId());
+    if (!shot.save(QString::fromStdString((dir / "window.png").string()))) {
+        if (error) *error = "could not save window.png";
+        return false;
+    }
+    return true;
+}
+
+} // namespace jumeau::gui

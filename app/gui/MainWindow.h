@@ -1,0 +1,60 @@
+#pragma once
+// The workstation window: axial, coronal and sagittal slice views and the 3D view in a 2×2 grid, a linked
+// crosshair, File menu, progress with Cancel, and a message banner for problems.
+
+#include <QMainWindow>
+#include <array>
+#include <filesystem>
+
+#include "viz/SliceScene.h"
+
+class QLabel;
+class QProgressBar;
+class QPushButton;
+class QAction;
+
+namespace jumeau::gui {
+
+class CasePresenter;
+class SliceView;
+class SurfaceView;
+
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+public:
+    explicit MainWindow(QWidget* parent = nullptr);
+    ~MainWindow() override;
+
+    void openPath(const std::filesystem::path& path);
+    void openDemoCase(const std::filesystem::path& dir);
+
+    CasePresenter& presenter() { return *m_presenter; }
+    SliceView* sliceView(viz::SliceOrientation o) const { return m_slices[static_cast<int>(o)]; }
+    SurfaceView* surfaceView() const { return m_surface; }
+    QString bannerText() const;
+    // Saves axial.png, coronal.png, sagittal.png, 3d.png and window.png into `dir`.
+    bool saveSnapshots(const std::filesystem::path& dir, QString* error = nullptr);
+
+signals:
+    void caseShown();
+    void loadFailed(const QString& message);
+
+private:
+    void showCase();
+    void showProblem(const QString& message);
+    void setCrosshair(const std::array<int, 3>& index);
+    void setWindowLevel(const viz::WindowLevel& wl);
+    void chooseFolder();
+
+    CasePresenter* m_presenter = nullptr;
+    std::array<SliceView*, 3> m_slices{};
+    SurfaceView* m_surface = nullptr;
+    QLabel* m_banner = nullptr;
+    QLabel* m_status = nullptr;
+    QProgressBar* m_progress = nullptr;
+    QPushButton* m_cancel = nullptr;
+    QAction* m_openAction = nullptr;
+    QAction* m_demoAction = nullptr;
+};
+
+} // namespace jumeau::gui

@@ -1,0 +1,79 @@
+#include "gui/SliceView.h"
+
+#include <QMouseEvent>
+#include <QWheelEvent>
+
+#include <vtkRenderWindow.h>
+#include <vtkRenderer.h>
+
+namespace jumeau::gui {
+
+SliceView::SliceView(viz::SliceOrientation orientation, QWidget* parent)
+    : VtkWidget(parent), m_scene(std::make_unique<viz::SliceScene>(orientation)) {
+    renderWindow()->AddRenderer(m_scene->renderer());
+    setObjectName(QString("%1View").arg(viz::toString(orientation)).toLower());
+}
+
+SliceView::~SliceView() = default;
+
+void SliceView::showImage(const imaging::Volume& volume, const imaging::LabelMap* labels, const viz::WindowLevel& wl) {
+    m_scene->setWindowLevel(wl);
+    m_scene->setImage(volume, labels);
+    m_scene->resetCamera();
+    update();
+}
+
+void SliceView::setCrosshair(const std::array<int, 3>& index) {
+    m_scene->setCrosshair(index);
+    update();
+}
+
+void SliceView::setWindowLevel(const viz::WindowLevel& wl) {
+    m_scene->setWindowLevel(wl);
+    update();
+}
+
+void SliceView::sizeChanged() { m_scene->resetCamera(); }
+
+void SliceView::wheelEvent(QWheelEvent* event) {
+    if (!m_scene->hasImage()) return;
+    // 120 units per notch; touchpads send smaller steps, accumulated here.
+    m_wheelRemainder += event->angleDelta().y() / 120.0;
+    const int steps = static_cast<int>(m_wheelRemainder);
+    m_wheelRemainder -= steps;
+    if (steps == 0) return;
+    auto idx = m_scene->crosshair();
+    idx[m_scene->axes().sliceAxis] += steps;
+    emit crosshairRequested(idx);
+    event->accept();
+}
+
+void SliceView::mousePressEvent(QMouseEvent* event) {
+    m_dragButton = event->button();
+    m_lastPos = event->position();
+    if (m_dragButton == Qt::LeftButton) pickAt(event->position());
+}
+
+void SliceView::mouseMoveEvent(QMouseEvent* event) {
+    const QPointF d = event->position() - m_lastPos;
+    m_lastPos = event->position();
+    if (m_dragButton == Qt::LeftButton) {
+        pickAt(event->position());
+    } else if (m_dragButton == Qt::RightButton && m_scene->hasImage()) {
+        // Horizontal drag widens the window, vertical drag moves the level (down = brighter tissue shown darker).
+        viz::WindowLevel wl = m_scene->windowLevel();
+        const double k = std::max(1.0, wl.width / 200.0);
+        wl.width = std::max(1.0, wl.width + d.x() * k);
+        wl.centre += d.y() * k;
+        emit windowLevelChanged(wl);
+    }
+}
+
+void SliceView::mouseReleaseEvent(QMouseEvent*) { m_dragButton = Qt::NoButton; }
+
+void SliceView::pickAt(const QPointF& pos) {
+    const QPoint d = toDisplay(pos);
+    if (auto idx = m_scene->pick(d.x(), d.y())) emit crosshairRequested(*idx);
+}
+
+} // namespace jumeau::gui

@@ -1,0 +1,291 @@
+#include "viz/SliceScene.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include <vtkActor.h>
+#include <vtkCamera.h>
+#include <vtkCellArray.h>
+#include <vtkCornerAnnotation.h>
+#include <vtkImageActor.h>
+#include <vtkImageData.h>
+#include <vtkImageMapper3D.h>
+#include <vtkPoints.h>
+#include <vtkPolyData.h>
+#include <vtkPolyDataMapper.h>
+#include <vtkProperty.h>
+#include <vtkRenderer.h>
+#include <vtkTextActor.h>
+#include <vtkTextProperty.h>
+#include <vtkUnsignedCharArray.h>
+
+namespace jumeau::viz {
+
+namespace {
+
+template <typename T> double scalarOf(const T& v) {
+    if constexpr (std::is_same_v<T, imaging::Rgb8>) return 0.299 * v.r + 0.587 * v.g + 0.114 * v.b;
+    else return static_cast<double>(v);
+}
+
+// Fills RGBA rows top-down in screen order into VTK's bottom-up image rows.
+template <typename T>
+void composeGrey(const T* voxels, const imaging::ImageGeometry& g, const SliceAxes& a, int slice, const WindowLevel& wl,
+                 unsigned char* rgba) {
+    const double lo = wl.centre - wl.width / 2.0;
+    const double scale = wl.width > 0 ? 255.0 / wl.width : 0.0;
+    for (int v = 0; v < a.height; ++v) {
+        unsigned char* row = rgba + static_cast<std::size_t>(a.height - 1 - v) * a.width * 4;
+        for (int u = 0; u < a.width; ++u) {
+            const auto idx = screenToIndex(a, u, v, slice);
+            const T& val = voxels[g.linearIndex(idx[0], idx[1], idx[2])];
+            unsigned char* px = row + u * 4;
+            if constexpr (std::is_same_v<T, imaging::Rgb8>) {
+                // Colour images (ultrasound Doppler, photos) keep their colours; window/level scales them.
+                auto map = [&](double c) { return static_cast<unsigned char>(std::clamp((c - lo) * scale, 0.0, 255.0)); };
+                px[0] = map(val.r); px[1] = map(val.g); px[2] = map(val.b);
+            } else {
+                const auto grey = static_cast<unsigned char>(std::clamp((scalarOf(val) - lo) * scale, 0.0, 255.0));
+                px[0] = px[1] = px[2] = grey;
+            }
+            px[3] = 255;
+        }
+    }
+}
+
+template <typename L>
+void blendLabels(const L* labels, const imaging::LabelMap& map, const SliceAxes& a, int slice, double opacity,
+                 unsigned char* rgba) {
+    const auto& g = map.geometry();
+    // Colour lookup by label value, and which labels get a fill (the body only gets an outline).
+    std::uint16_t maxLabel = 0;
+    for (const auto& s : map.structures()) maxLabel = std::max(maxLabel, s.label);
+    std::vector<std::array<double, 3>> colour(maxLabel + 1u, {-1, -1, -1});
+    std::vector<bool> fill(maxLabel + 1u, false);
+    for (const auto& s : map.structures()) {
+        colour[s.label] = s.colour;
+        fill[s.label] = s.category != imaging::StructureCategory::Body;
+    }
+    auto labelAt = [&](int u, int v) -> unsigned {
+        if (u < 0 || v < 0 || u >= a.width || v >= a.height) return 0;
+        const auto idx = screenToIndex(a, u, v, slice);
+        return labels[g.linearIndex(idx[0], idx[1], idx[2])];
+    };
+    for (int v = 0; v < a.height; ++v) {
+        unsigned char* row = rgba + static_cast<std::size_t>(a.height - 1 - v) * a.width * 4;
+        for (int u = 0; u < a.width; ++u) {
+            const unsigned l = labelAt(u, v);
+            if (l == 0 || l > maxLabel || colour[l][0] < 0) continue;
+            const bool edge = labelAt(u - 1, v) != l || labelAt(u + 1, v) != l || labelAt(u, v - 1) != l || labelAt(u, v + 1) != l;
+            const double alpha = edge ? 0.9 : (fill[l] ? opacity : 0.0);
+            if (alpha <= 0) continue;
+            unsigned char* px = row + u * 4;
+            for (int c = 0; c < 3; ++c)
+                px[c] = static_cast<unsigned char>(std::lround((1 - alpha) * px[c] + alpha * 255.0 * colour[l][c]));
+        }
+    }
+}
+
+} // namespace
+
+SliceScene::SliceScene(SliceOrientation orientation) : m_orientation(orientation) {
+    m_renderer = vtkSmartPointer<vtkRenderer>::New();
+    m_renderer->SetBackground(0.0, 0.0, 0.0);
+    m_image = vtkSmartPointer<vtkImageData>::New();
+    m_imageActor = vtkSmartPointer<vtkImageActor>::New();
+    m_imageActor->GetMapper()->SetInputData(m_image);
+    m_imageActor->InterpolateOff(); // show voxels as they are: radiologists want to see the grid
+    m_imageActor->VisibilityOff();
+    m_renderer->AddActor(m_imageActor);
+
+    m_crossPoints = vtkSmartPointer<vtkPoints>::New();
+    m_crossPoints->SetNumberOfPoints(4);
+    m_crossData = vtkSmartPointer<vtkPolyData>::New();
+    m_crossData->SetPoints(m_crossPoints);
+    auto lines = vtkSmartPointer<vtkCellArray>::New();
+    const vtkIdType l0[2] = {0, 1}, l1[2] = {2, 3};
+    lines->InsertNextCell(2, l0);
+    lines->InsertNextCell(2, l1);
+    m_crossData->SetLines(lines);
+    auto mapper = vtkSmartPointer<vtkPolyDataMapper>::New();
+    mapper->SetInputData(m_crossData);
+    m_crossActor = vtkSmartPointer<vtkActor>::New();
+    m_crossActor->SetMapper(mapper);
+    m_crossActor->GetProperty()->SetColor(0.3, 0.9, 0.3);
+    m_crossActor->GetProperty()->SetOpacity(0.7);
+    m_crossActor->GetProperty()->SetLineWidth(1.0);
+    m_crossActor->VisibilityOff();
+    m_renderer->AddActor(m_crossActor);
+
+    m_corners = vtkSmartPointer<vtkCornerAnnotation>::New();
+    m_corners->SetMaximumFontSize(14);
+    m_corners->GetTextProperty()->SetColor(0.9, 0.9, 0.6);
+    m_renderer->AddViewProp(m_corners);
+    for (auto& t : m_edgeLetters) {
+        t = vtkSmartPointer<vtkTextActor>::New();
+        t->GetTextProperty()->SetFontSize(16);
+        t->GetTextProperty()->SetBold(true);
+        t->GetTextProperty()->SetColor(1.0, 0.75, 0.3);
+        t->GetPositionCoordinate()->SetCoordinateSystemToNormalizedViewport();
+        t->VisibilityOff();
+        m_renderer->AddViewProp(t);
+    }
+    const double pos[4][2] = {{0.01, 0.5}, {0.97, 0.5}, {0.5, 0.95}, {0.5, 0.01}};
+    for (int e = 0; e < 4; ++e) m_edgeLetters[e]->SetPosition(pos[e][0], pos[e][1]);
+    m_corners->SetText(2, toString(orientation));
+}
+
+SliceScene::~SliceScene() = default;
+
+vtkRenderer* SliceScene::renderer() const { return m_renderer; }
+
+void SliceScene::setImage(const imaging::Volume& volume, const imaging::LabelMap* labels) {
+    m_volume = volume;
+    m_labels.reset();
+    if (labels && !labels->empty() && labels->geometry().size == volume.geometry().size) m_labels = *labels;
+    m_axes = sliceAxesFor(volume.geometry(), m_orientation);
+    const auto& size = volume.geometry().size;
+    m_crosshair = {size[0] / 2, size[1] / 2, size[2] / 2};
+    m_image->SetDimensions(m_axes.width, m_axes.height, 1);
+    m_image->SetSpacing(m_axes.hSpacing, m_axes.vSpacing, 1.0);
+    m_image->SetOrigin(0, 0, 0);
+    m_image->AllocateScalars(VTK_UNSIGNED_CHAR, 4);
+    m_imageActor->VisibilityOn();
+    m_crossActor->VisibilityOn();
+    for (int e = 0; e < 4; ++e) {
+        m_edgeLetters[e]->SetInput(std::string(1, m_axes.edgeLetters[e]).c_str());
+        m_edgeLetters[e]->VisibilityOn();
+    }
+    rebuildImage();
+    updateCrosshair();
+    resetCamera();
+}
+
+void SliceScene::setWindowLevel(const WindowLevel& wl) {
+    m_windowLevel = wl;
+    m_windowLevel.width = std::max(1e-3, wl.width);
+    if (hasImage()) rebuildImage();
+}
+
+void SliceScene::setLabelOpacity(double opacity) {
+    m_labelOpacity = std::clamp(opacity, 0.0, 1.0);
+    if (hasImage()) rebuildImage();
+}
+
+void SliceScene::setCrosshair(const std::array<int, 3>& index) {
+    if (!hasImage()) return;
+    const auto& size = m_volume.geometry().size;
+    std::array<int, 3> clamped;
+    for (int a = 0; a < 3; ++a) clamped[a] = std::clamp(index[a], 0, size[a] - 1);
+    const bool sliceChanged = clamped[m_axes.sliceAxis] != m_crosshair[m_axes.sliceAxis];
+    m_crosshair = clamped;
+    if (sliceChanged) rebuildImage();
+    else updateAnnotations();
+    updateCrosshair();
+}
+
+void SliceScene::rebuildImage() {
+    auto* rgba = static_cast<unsigned char*>(m_image->GetScalarPointer());
+    const auto& g = m_volume.geometry();
+    const int s = slice();
+    switch (m_volume.pixelType()) {
+    case imaging::PixelType::UInt8: composeGrey(m_volume.data<std::uint8_t>(), g, m_axes, s, m_windowLevel, rgba); break;
+    case imaging::PixelType::Int16: composeGrey(m_volume.data<std::int16_t>(), g, m_axes, s, m_windowLevel, rgba); break;
+    case imaging::PixelType::UInt16: composeGrey(m_volume.data<std::uint16_t>(), g, m_axes, s, m_windowLevel, rgba); break;
+    case imaging::PixelType::Int32: composeGrey(m_volume.data<std::int32_t>(), g, m_axes, s, m_windowLevel, rgba); break;
+    case imaging::PixelType::Float32: composeGrey(m_volume.data<float>(), g, m_axes, s, m_windowLevel, rgba); break;
+    case imaging::PixelType::RGB8: composeGrey(m_volume.data<imaging::Rgb8>(), g, m_axes, s, m_windowLevel, rgba); break;
+    }
+    if (m_labels) {
+        const auto& lv = m_labels->labels();
+        if (lv.holds<std::uint8_t>()) blendLabels(lv.data<std::uint8_t>(), *m_labels, m_axes, s, m_labelOpacity, rgba);
+        else blendLabels(lv.data<std::uint16_t>(), *m_labels, m_axes, s, m_labelOpacity, rgba);
+    }
+    m_image->Modified();
+    updateAnnotations();
+}
+
+void SliceScene::updateCrosshair() {
+    const auto screen = indexToScreen(m_axes, m_crosshair);
+    // World coordinates of the image: x = u * hSpacing, y = (height - 1 - v) * vSpacing; lines sit just above it.
+    const double x = screen[0] * m_axes.hSpacing;
+    const double y = (m_axes.height - 1 - screen[1]) * m_axes.vSpacing;
+    const double x0 = -0.5 * m_axes.hSpacing, x1 = (m_axes.width - 0.5) * m_axes.hSpacing;
+    const double y0 = -0.5 * m_axes.vSpacing, y1 = (m_axes.height - 0.5) * m_axes.vSpacing;
+    m_crossPoints->SetPoint(0, x0, y, 0.5);
+    m_crossPoints->SetPoint(1, x1, y, 0.5);
+    m_crossPoints->SetPoint(2, x, y0, 0.5);
+    m_crossPoints->SetPoint(3, x, y1, 0.5);
+    m_crossPoints->Modified();
+    m_crossData->Modified();
+}
+
+void SliceScene::updateAnnotations() {
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "Slice %d / %d", slice() + 1, m_axes.sliceCount);
+    m_corners->SetText(0, buf);
+    std::snprintf(buf, sizeof buf, "W %.0f  L %.0f", m_windowLevel.width, m_windowLevel.centre);
+    m_corners->SetText(1, buf);
+    if (hasImage()) {
+        const auto& c = m_crosshair;
+        const auto p = m_volume.geometry().indexToLps({double(c[0]), double(c[1]), double(c[2])});
+        std::snprintf(buf, sizeof buf, "LPS %.1f, %.1f, %.1f mm\nvalue %.0f", p.x, p.y, p.z, m_volume.valueAt(c[0], c[1], c[2]));
+        m_corners->SetText(3, buf);
+    }
+}
+
+std::optional<std::array<int, 3>> SliceScene::pick(int displayX, int displayY) const {
+    if (!hasImage()) return std::nullopt;
+    m_renderer->SetDisplayPoint(displayX, displayY, 0);
+    m_renderer->DisplayToWorld();
+    double w[4];
+    m_renderer->GetWorldPoint(w);
+    if (w[3] != 0) for (int c = 0; c < 3; ++c) w[c] /= w[3];
+    const int u = static_cast<int>(std::lround(w[0] / m_axes.hSpacing));
+    const int v = m_axes.height - 1 - static_cast<int>(std::lround(w[1] / m_axes.vSpacing));
+    if (u < 0 || v < 0 || u >= m_axes.width || v >= m_axes.height) return std::nullopt;
+    return screenToIndex(m_axes, u, v, slice());
+}
+
+void SliceScene::resetCamera() {
+    if (!hasImage()) return;
+    vtkCamera* cam = m_renderer->GetActiveCamera();
+    cam->ParallelProjectionOn();
+    const double cx = (m_axes.width - 1) * m_axes.hSpacing / 2.0;
+    const double cy = (m_axes.height - 1) * m_axes.vSpacing / 2.0;
+    cam->SetFocalPoint(cx, cy, 0);
+    cam->SetPosition(cx, cy, 1000);
+    cam->SetViewUp(0, 1, 0);
+    // Fit the whole image whatever the viewport's aspect: parallel scale is half the visible height.
+    const double halfH = m_axes.height * m_axes.vSpacing / 2.0;
+    const double halfW = m_axes.width * m_axes.hSpacing / 2.0;
+    double aspect = 1.0;
+    if (const int* sz = m_renderer->GetSize(); sz && sz[0] > 0 && sz[1] > 0) aspect = double(sz[0]) / sz[1];
+    cam->SetParallelScale(1.05 * std::max(halfH, halfW / aspect));
+    m_renderer->ResetCameraClippingRange();
+}
+
+WindowLevel defaultWindowLevel(const imaging::Volume& volume, const std::string& modality, double presetCentre,
+                               double presetWidth, bool hasPreset) {
+    if (hasPreset && presetWidth > 0) return {presetCentre, presetWidth};
+    if (modality == "CT") return {40, 400};
+    // 1st–99th percentile of a subsample: robust to a few hot voxels.
+    const auto& g = volume.geometry();
+    std::vector<double> samples;
+    const std::size_t n = g.voxelCount();
+    const std::size_t step = std::max<std::size_t>(1, n / 200000);
+    for (std::size_t i = 0; i < n; i += step) {
+        const int x = static_cast<int>(i % g.size[0]);
+        const int y = static_cast<int>((i / g.size[0]) % g.size[1]);
+        const int z = static_cast<int>(i / (static_cast<std::size_t>(g.size[0]) * g.size[1]));
+        samples.push_back(volume.valueAt(x, y, z));
+    }
+    if (samples.empty()) return {};
+    std::sort(samples.begin(), samples.end());
+    const double lo = samples[samples.size() / 100], hi = samples[samples.size() * 99 / 100];
+    return {(lo + hi) / 2.0, std::max(1.0, hi - lo)};
+}
+
+} // namespace jumeau::viz

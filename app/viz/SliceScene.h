@@ -1,0 +1,86 @@
+#pragma once
+// One 2D slice view of the reference volume with its label overlay and the linked crosshair, drawn by VTK.
+// The slice image is composed on the CPU (window/level, structure colours, outlines) into an RGBA image shown
+// by a vtkImageActor under a parallel camera, in millimetres so pixels keep their physical aspect.
+
+#include <array>
+#include <optional>
+
+#include <vtkSmartPointer.h>
+
+#include "jumeau/imaging/LabelMap.h"
+#include "jumeau/imaging/Volume.h"
+#include "viz/SliceGeometry.h"
+
+class vtkRenderer;
+class vtkImageData;
+class vtkImageActor;
+class vtkActor;
+class vtkPoints;
+class vtkPolyData;
+class vtkCornerAnnotation;
+class vtkTextActor;
+
+namespace jumeau::viz {
+
+struct WindowLevel {
+    double centre = 40;
+    double width = 400;
+};
+
+class SliceScene {
+public:
+    explicit SliceScene(SliceOrientation orientation);
+    ~SliceScene();
+    SliceScene(const SliceScene&) = delete;
+    SliceScene& operator=(const SliceScene&) = delete;
+
+    vtkRenderer* renderer() const;
+    SliceOrientation orientation() const { return m_orientation; }
+    const SliceAxes& axes() const { return m_axes; }
+
+    // Shows `volume` (and `labels` on the same grid, may be null). Keeps shared references to both.
+    void setImage(const imaging::Volume& volume, const imaging::LabelMap* labels);
+    bool hasImage() const { return !m_volume.empty(); }
+
+    void setWindowLevel(const WindowLevel& wl);
+    WindowLevel windowLevel() const { return m_windowLevel; }
+    void setLabelOpacity(double opacity);
+
+    // The crosshair's voxel index; the view shows the slice through it.
+    void setCrosshair(const std::array<int, 3>& index);
+    const std::array<int, 3>& crosshair() const { return m_crosshair; }
+    int slice() const { return m_crosshair[m_axes.sliceAxis]; }
+
+    // Display pixel (VTK convention: origin bottom-left) → voxel index on the current slice, if inside the image.
+    std::optional<std::array<int, 3>> pick(int displayX, int displayY) const;
+    void resetCamera();
+
+private:
+    void rebuildImage();
+    void updateCrosshair();
+    void updateAnnotations();
+
+    SliceOrientation m_orientation;
+    SliceAxes m_axes;
+    imaging::Volume m_volume;
+    std::optional<imaging::LabelMap> m_labels;
+    WindowLevel m_windowLevel;
+    double m_labelOpacity = 0.4;
+    std::array<int, 3> m_crosshair{0, 0, 0};
+
+    vtkSmartPointer<vtkRenderer> m_renderer;
+    vtkSmartPointer<vtkImageData> m_image;
+    vtkSmartPointer<vtkImageActor> m_imageActor;
+    vtkSmartPointer<vtkPoints> m_crossPoints;
+    vtkSmartPointer<vtkPolyData> m_crossData;
+    vtkSmartPointer<vtkActor> m_crossActor;
+    vtkSmartPointer<vtkCornerAnnotation> m_corners;
+    std::array<vtkSmartPointer<vtkTextActor>, 4> m_edgeLetters;
+};
+
+// Initial window/level for a series: the file's first preset, else CT abdomen 40/400 for CT, else 1–99% range.
+WindowLevel defaultWindowLevel(const imaging::Volume& volume, const std::string& modality,
+                               double presetCentre, double presetWidth, bool hasPreset);
+
+} // namespace jumeau::viz

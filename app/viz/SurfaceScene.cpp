@@ -1,0 +1,223 @@
+#include "viz/SurfaceScene.h"
+
+#include <algorithm>
+
+#include <vtkActor.h>
+#include <vtkCamera.h>
+#include <vtkDiscreteFlyingEdges3D.h>
+#include <vtkImageConstantPad.h>
+#include <vtkImageData.h>
+#include <vtkLight.h>
+#include <vtkMatrix4x4.h>
+#include <vtkPointData.h>
+#include <vtkPolyData.h>
+#include <vtkPolyDataMapper.h>
+#include <vtkPolyDataNormals.h>
+#include <vtkProperty.h>
+#include <vtkRenderer.h>
+#include <vtkTransform.h>
+#include <vtkTransformPolyDataFilter.h>
+#include <vtkUnsignedCharArray.h>
+#include <vtkUnsignedShortArray.h>
+#include <vtkWindowedSincPolyDataFilter.h>
+
+namespace jumeau::viz {
+
+namespace {
+
+struct Box {
+    std::array<int, 3> lo{INT32_MAX, INT32_MAX, INT32_MAX};
+    std::array<int, 3> hi{-1, -1, -1};
+    bool empty() const { return hi[0] < 0; }
+};
+
+template <typename L>
+std::vector<Box> boundingBoxes(const L* labels, const imaging::ImageGeometry& g, std::size_t maxLabel) {
+    std::vector<Box> boxes(maxLabel + 1);
+    std::size_t n = 0;
+    for (int k = 0; k < g.size[2]; ++k)
+        for (int j = 0; j < g.size[1]; ++j)
+            for (int i = 0; i < g.size[0]; ++i, ++n) {
+                const std::size_t l = labels[n];
+                if (l == 0 || l > maxLabel) continue;
+                Box& b = boxes[l];
+                const int idx[3] = {i, j, k};
+                for (int a = 0; a < 3; ++a) {
+                    b.lo[a] = std::min(b.lo[a], idx[a]);
+                    b.hi[a] = std::max(b.hi[a], idx[a]);
+                }
+            }
+    return boxes;
+}
+
+// A vtkImageData viewing the label buffer (no copy): index space, spacing 1, origin 0.
+vtkSmartPointer<vtkImageData> wrapLabels(const imaging::Volume& v) {
+    const auto& g = v.geometry();
+    auto image = vtkSmartPointer<vtkImageData>::New();
+    image->SetDimensions(g.size[0], g.size[1], g.size[2]);
+    const auto n = static_cast<vtkIdType>(g.voxelCount());
+    // VTK wants a mutable pointer; save=1 tells it not to free or touch the buffer, which the Volume owns.
+    if (v.holds<std::uint8_t>()) {
+        auto arr = vtkSmartPointer<vtkUnsignedCharArray>::New();
+        arr->SetArray(const_cast<std::uint8_t*>(v.data<std::uint8_t>()), n, 1);
+        image->GetPointData()->SetScalars(arr);
+    } else {
+        auto arr = vtkSmartPointer<vtkUnsignedShortArray>::New();
+        arr->SetArray(const_cast<std::uint16_t*>(v.data<std::uint16_t>()), n, 1);
+        image->GetPointData()->SetScalars(arr);
+    }
+    return image;
+}
+
+// index → LPS mm: origin + direction * diag(spacing) * index.
+vtkSmartPointer<vtkTransform> indexToLpsTransform(const imaging::ImageGeometry& g) {
+    auto m = vtkSmartPointer<vtkMatrix4x4>::New();
+    for (int r = 0; r < 3; ++r) {
+        for (int c = 0; c < 3; ++c) m->SetElement(r, c, g.direction.m[r][c] * g.spacing[c]);
+        m->SetElement(r, 3, g.origin[r]);
+    }
+    auto t = vtkSmartPointer<vtkTransform>::New();
+    t->SetMatrix(m);
+    return t;
+}
+
+} // namespace
+
+Result<std::vector<StructureSurface>> extractSurfaces(const imaging::LabelMap& labels, const ProgressFn& progress) {
+    if (labels.empty()) return std::vector<StructureSurface>{};
+    const auto& g = labels.geometry();
+    std::uint16_t maxLabel = 0;
+    for (const auto& s : labels.structures()) maxLabel = std::max(maxLabel, s.label);
+    const auto& lv = labels.labels();
+    const auto boxes = lv.holds<std::uint8_t>() ? boundingBoxes(lv.data<std::uint8_t>(), g, maxLabel)
+                                                : boundingBoxes(lv.data<std::uint16_t>(), g, maxLabel);
+    auto image = wrapLabels(lv);
+    auto toLps = indexToLpsTransform(g);
+
+    std::vector<StructureSurface> out;
+    const auto& structures = labels.structures();
+    for (std::size_t n = 0; n < structures.size(); ++n) {
+        const auto& s = structures[n];
+        if (!reportProgress(progress, double(n) / structures.size(), "surface of " + s.name))
+            return makeError(ErrorCode::Cancelled, "surface extraction cancelled");
+        if (s.category == imaging::StructureCategory::Body || s.label == 0 || boxes[s.label].empty()) continue;
+        const Box& b = boxes[s.label];
+        // Crop to the structure and pad one voxel of background beyond the grid: surfaces touching the
+        // volume border come out closed instead of open.
+        auto pad = vtkSmartPointer<vtkImageConstantPad>::New();
+        pad->SetInputData(image);
+        pad->SetConstant(0);
+        pad->SetOutputWholeExtent(b.lo[0] - 1, b.hi[0] + 1, b.lo[1] - 1, b.hi[1] + 1, b.lo[2] - 1, b.hi[2] + 1);
+        auto surface = vtkSmartPointer<vtkDiscreteFlyingEdges3D>::New();
+        surface->SetInputConnection(pad->GetOutputPort());
+        surface->SetValue(0, s.label);
+        surface->ComputeNormalsOff();
+        surface->ComputeGradientsOff();
+        surface->ComputeScalarsOff();
+        auto transform = vtkSmartPointer<vtkTransformPolyDataFilter>::New();
+        transform->SetInputConnection(surface->GetOutputPort());
+        transform->SetTransform(toLps);
+        auto smooth = vtkSmartPointer<vtkWindowedSincPolyDataFilter>::New();
+        smooth->SetInputConnection(transform->GetOutputPort());
+        smooth->SetNumberOfIterations(15);
+        smooth->SetPassBand(0.1);
+        smooth->NormalizeCoordinatesOn();
+        smooth->BoundarySmoothingOff();
+        smooth->NonManifoldSmoothingOn();
+        auto normals = vtkSmartPointer<vtkPolyDataNormals>::New();
+        normals->SetInputConnection(smooth->GetOutputPort());
+        normals->SplittingOff();
+        normals->ConsistencyOn();
+        normals->AutoOrientNormalsOff();
+        normals->Update();
+        auto poly = vtkSmartPointer<vtkPolyData>::New();
+        poly->ShallowCopy(normals->GetOutput());
+        if (poly->GetNumberOfCells() == 0) continue;
+        out.push_back({s, poly});
+    }
+    reportProgress(progress, 1.0, "surfaces ready");
+    return out;
+}
+
+SurfaceScene::SurfaceScene() {
+    m_renderer = vtkSmartPointer<vtkRenderer>::New();
+    m_renderer->SetBackground(0.10, 0.11, 0.14);
+    m_renderer->SetBackground2(0.25, 0.27, 0.33);
+    m_renderer->GradientBackgroundOn();
+    m_renderer->SetUseDepthPeeling(1);
+    m_renderer->SetMaximumNumberOfPeels(8);
+}
+
+SurfaceScene::~SurfaceScene() = default;
+
+vtkRenderer* SurfaceScene::renderer() const { return m_renderer; }
+
+double SurfaceScene::defaultOpacity(imaging::StructureCategory c) {
+    switch (c) {
+    case imaging::StructureCategory::Organ: return 0.45;
+    case imaging::StructureCategory::Body: return 0.1;
+    default: return 1.0;
+    }
+}
+
+void SurfaceScene::clear() {
+    for (auto& a : m_actors) m_renderer->RemoveActor(a);
+    m_actors.clear();
+    m_surfaces.clear();
+}
+
+void SurfaceScene::setSurfaces(std::vector<StructureSurface> surfaces) {
+    clear();
+    m_surfaces = std::move(surfaces);
+    for (const auto& s : m_surfaces) {
+        auto mapper = vtkSmartPointer<vtkPolyDataMapper>::New();
+        mapper->SetInputData(s.polyData);
+        mapper->ScalarVisibilityOff();
+        auto actor = vtkSmartPointer<vtkActor>::New();
+        actor->SetMapper(mapper);
+        auto* p = actor->GetProperty();
+        p->SetColor(s.structure.colour[0], s.structure.colour[1], s.structure.colour[2]);
+        p->SetOpacity(defaultOpacity(s.structure.category));
+        p->SetSpecular(0.25);
+        p->SetSpecularPower(20);
+        p->SetDiffuse(0.8);
+        p->SetAmbient(0.15);
+        m_renderer->AddActor(actor);
+        m_actors.push_back(actor);
+    }
+    resetCamera();
+}
+
+void SurfaceScene::resetCamera() {
+    vtkCamera* cam = m_renderer->GetActiveCamera();
+    cam->ParallelProjectionOff();
+    cam->SetFocalPoint(0, 0, 0);
+    cam->SetPosition(0, -1, 0); // anterior: looking from the patient's front towards posterior (+y)
+    cam->SetViewUp(0, 0, 1);    // superior up; patient's left (+x) then appears on screen right
+    m_renderer->ResetCamera();
+    cam->Zoom(1.2);
+    m_renderer->ResetCameraClippingRange();
+}
+
+void SurfaceScene::rotate(double azimuthDeg, double elevationDeg) {
+    vtkCamera* cam = m_renderer->GetActiveCamera();
+    cam->Azimuth(azimuthDeg);
+    cam->Elevation(elevationDeg);
+    cam->OrthogonalizeViewUp();
+    m_renderer->ResetCameraClippingRange();
+}
+
+void SurfaceScene::zoom(double factor) {
+    m_renderer->GetActiveCamera()->Dolly(factor);
+    m_renderer->ResetCameraClippingRange();
+}
+
+std::array<double, 2> SurfaceScene::projectToDisplay(const std::array<double, 3>& lps) const {
+    m_renderer->SetWorldPoint(lps[0], lps[1], lps[2], 1.0);
+    m_renderer->WorldToDisplay();
+    double d[3];
+    m_renderer->GetDisplayPoint(d);
+    return {d[0], d[1]};
+}
+
+} // namespace jumeau::viz

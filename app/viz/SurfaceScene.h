@@ -1,0 +1,58 @@
+#pragma once
+// The 3D view: one surface per structure of the label map, coloured by the structure table, in LPS mm.
+// Surfaces are extracted with VTK's discrete flying edges + windowed-sinc smoothing for now (CGAL meshes
+// replace them in the meshing issue). Extraction runs on a worker thread; actors are made on the GUI thread.
+
+#include <array>
+#include <optional>
+#include <vector>
+
+#include <vtkSmartPointer.h>
+
+#include "jumeau/geometry/Progress.h"
+#include "jumeau/geometry/Result.h"
+#include "jumeau/imaging/LabelMap.h"
+
+class vtkRenderer;
+class vtkPolyData;
+class vtkActor;
+
+namespace jumeau::viz {
+
+struct StructureSurface {
+    imaging::Structure structure;
+    vtkSmartPointer<vtkPolyData> polyData; // LPS mm, with normals
+};
+
+// Surfaces for every structure except the body outline (which would hide everything inside it).
+// Thread-safe: touches only its own VTK objects.
+Result<std::vector<StructureSurface>> extractSurfaces(const imaging::LabelMap& labels, const ProgressFn& progress = {});
+
+class SurfaceScene {
+public:
+    SurfaceScene();
+    ~SurfaceScene();
+    SurfaceScene(const SurfaceScene&) = delete;
+    SurfaceScene& operator=(const SurfaceScene&) = delete;
+
+    vtkRenderer* renderer() const;
+    void setSurfaces(std::vector<StructureSurface> surfaces);
+    void clear();
+    const std::vector<StructureSurface>& surfaces() const { return m_surfaces; }
+    // Opacity used for a structure category: organs see-through so vessels and tumours inside show.
+    static double defaultOpacity(imaging::StructureCategory c);
+
+    // Anterior view, patient's head up, whole scene in view.
+    void resetCamera();
+    void rotate(double azimuthDeg, double elevationDeg);
+    void zoom(double factor);
+    // Display coordinates (pixels, origin bottom-left) of an LPS point in the current camera.
+    std::array<double, 2> projectToDisplay(const std::array<double, 3>& lps) const;
+
+private:
+    vtkSmartPointer<vtkRenderer> m_renderer;
+    std::vector<StructureSurface> m_surfaces;
+    std::vector<vtkSmartPointer<vtkActor>> m_actors;
+};
+
+} // namespace jumeau::viz

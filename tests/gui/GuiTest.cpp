@@ -1,0 +1,230 @@
+// The workstation on the phantom under Xvfb: views are grabbed to PNG (kept in build/test-output/gui) and
+// checked for content a user relies on: CT grey levels in the slices, the liver (with vessels and tumours
+// inside) where it projects in 3D, linked crosshair and window/level, and clean failure on bad input.
+#include <gtest/gtest.h>
+
+#include <QApplication>
+#include <QEventLoop>
+#include <QMouseEvent>
+#include <QTimer>
+#include <QWheelEvent>
+#include <fstream>
+#include <set>
+
+#include <vtkPolyData.h>
+#include <vtkRenderWindow.h>
+
+#include "TestData.h"
+#include "gui/CasePresenter.h"
+#include "gui/MainWindow.h"
+#include "gui/SliceView.h"
+#include "gui/SurfaceView.h"
+#include "jumeau/simulation/DemoCase.h"
+#include "viz/Snapshot.h"
+
+using namespace jumeau;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Spins the event loop until the window shows a case or reports a failure (or time runs out).
+enum class Outcome { Shown, Failed, TimedOut };
+Outcome waitForLoad(gui::MainWindow& w, int timeoutMs = 180000) {
+    QEventLoop loop;
+    Outcome outcome = Outcome::TimedOut;
+    auto c1 = QObject::connect(&w, &gui::MainWindow::caseShown, &loop, [&] { outcome = Outcome::Shown; loop.quit(); });
+    auto c2 = QObject::connect(&w, &gui::MainWindow::loadFailed, &loop, [&] { outcome = Outcome::Failed; loop.quit(); });
+    QTimer::singleShot(timeoutMs, &loop, &QEventLoop::quit);
+    loop.exec();
+    QObject::disconnect(c1);
+    QObject::disconnect(c2);
+    // Let the worker thread finish and layouts settle.
+    for (int i = 0; i < 20 && w.presenter().busy(); ++i) QApplication::processEvents(QEventLoop::AllEvents, 50);
+    QApplication::processEvents();
+    return outcome;
+}
+
+void settle() {
+    for (int i = 0; i < 5; ++i) QApplication::processEvents(QEventLoop::AllEvents, 20);
+}
+
+const fs::path& phantomDir() {
+    static const fs::path dir = [] {
+        const fs::path d = test::outputDir("gui-phantom");
+        auto written = simulation::writeDemoCase(d, 1);
+        EXPECT_TRUE(written.ok()) << (written.ok() ? "" : written.error().message);
+        return d;
+    }();
+    return dir;
+}
+
+bool isLiverColoured(const std::array<std::uint8_t, 3>& p) {
+    // Liver brown-red seen through its own transparency over the dark background: red clearly dominant.
+    return p[0] > 70 && p[0] > p[1] * 1.25 && p[0] > p[2] * 1.25;
+}
+
+class WorkstationTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        s_window = new gui::MainWindow();
+        s_window->resize(1400, 1000);
+        s_window->show();
+        s_window->openPath(phantomDir());
+        s_outcome = waitForLoad(*s_window);
+        settle();
+    }
+    static void TearDownTestSuite() {
+        delete s_window;
+        s_window = nullptr;
+    }
+    static gui::MainWindow* s_window;
+    static Outcome s_outcome;
+};
+gui::MainWindow* WorkstationTest::s_window = nullptr;
+Outcome WorkstationTest::s_outcome = Outcome::TimedOut;
+
+} // namespace
+
+TEST_F(WorkstationTest, OpensThePhantomAndSavesEveryView) {
+    ASSERT_EQ(s_outcome, Outcome::Shown) << s_window->bannerText().toStdString();
+    ASSERT_NE(s_window->presenter().current(), nullptr);
+    EXPECT_TRUE(s_window->presenter().current()->data.labels.has_value());
+    const fs::path out = test::outputDir("gui");
+    QString error;
+    ASSERT_TRUE(s_window->saveSnapshots(out, &error)) << error.toStdString();
+    for (const char* f : {"axial.png", "coronal.png", "sagittal.png", "3d.png", "window.png"})
+        EXPECT_GT(fs::file_size(out / f), 1000u) << f;
+}
+
+TEST_F(WorkstationTest, AxialViewShowsCtGreyLevels) {
+    ASSERT_EQ(s_outcome, Outcome::Shown);
+    auto* view = s_window->sliceView(viz::SliceOrientation::Axial);
+    view->renderNow();
+    const viz::RgbImage img = viz::grab(view->renderWindow());
+    ASSERT_GT(img.width, 100);
+    std::set<int> greys;
+    std::size_t bright = 0, total = 0;
+    for (int y = 0; y < img.height; y += 2)
+        for (int x = 0; x < img.width; x += 2) {
+            const auto p = img.at(x, y);
+            ++total;
+            if (p[0] > 20 || p[1] > 20 || p[2] > 20) ++bright;
+            if (p[0] == p[1] && p[1] == p[2]) greys.insert(p[0]);
+        }
+    // Soft tissue, fat, liver and bone give many distinct grey levels, and the body fills much of the view.
+    EXPECT_GT(greys.size(), 40u);
+    EXPECT_GT(double(bright) / total, 0.25);
+}
+
+TEST_F(WorkstationTest, ThreeDViewShowsTheLiverWhereItProjects) {
+    ASSERT_EQ(s_outcome, Outcome::Shown);
+    auto* view = s_window->surfaceView();
+    view->scene().resetCamera();
+    view->renderNow();
+    const auto& surfaces = view->scene().surfaces();
+    const viz::StructureSurface* liver = nullptr;
+    bool hasVessel = false, hasTumour = false;
+    for (const auto& s : surfaces) {
+        if (s.structure.name == "liver") liver = &s;
+        hasVessel |= s.structure.category == imaging::StructureCategory::Vessel;
+        hasTumour |= s.structure.category == imaging::StructureCategory::Tumour;
+    }
+    ASSERT_NE(liver, nullptr);
+    EXPECT_TRUE(hasVessel);
+    EXPECT_TRUE(hasTumour);
+
+    // Where the liver's surface points project, count liver-coloured pixels; away from it, there are none.
+    const viz::RgbImage img = viz::grab(view->renderWindow());
+    vtkPoints* pts = liver->polyData->GetPoints();
+    std::size_t inside = 0, liverColoured = 0;
+    double minX = 1e9, maxX = -1e9;
+    for (vtkIdType i = 0; i < pts->GetNumberOfPoints(); i += 7) {
+        double p[3];
+        pts->GetPoint(i, p);
+        const auto d = view->scene().projectToDisplay({p[0], p[1], p[2]});
+        const int x = static_cast<int>(d[0]), y = static_cast<int>(d[1]);
+        if (x < 0 || y < 0 || x >= img.width || y >= img.height) continue;
+        minX = std::min(minX, d[0]);
+        maxX = std::max(maxX, d[0]);
+        ++inside;
+        if (isLiverColoured(img.at(x, y))) ++liverColoured;
+    }
+    ASSERT_GT(inside, 100u) << "the liver does not project into the 3D view";
+    EXPECT_GT(double(liverColoured) / inside, 0.6) << liverColoured << " of " << inside;
+    // Anterior view: the liver is on the patient's right, which is the screen's left half.
+    EXPECT_LT((minX + maxX) / 2, img.width / 2.0);
+    // The view's corners are background, not liver.
+    EXPECT_FALSE(isLiverColoured(img.at(2, 2)));
+    EXPECT_FALSE(isLiverColoured(img.at(img.width - 3, img.height - 3)));
+}
+
+TEST_F(WorkstationTest, WheelScrollsAndCrosshairIsLinked) {
+    ASSERT_EQ(s_outcome, Outcome::Shown);
+    auto* axial = s_window->sliceView(viz::SliceOrientation::Axial);
+    auto* coronal = s_window->sliceView(viz::SliceOrientation::Coronal);
+    const auto before = axial->scene().crosshair();
+    const QPointF centre(axial->width() / 2.0, axial->height() / 2.0);
+    QWheelEvent wheel(centre, axial->mapToGlobal(centre), QPoint(), QPoint(0, 3 * 120), Qt::NoButton, Qt::NoModifier,
+                      Qt::NoScrollPhase, false);
+    QApplication::sendEvent(axial, &wheel);
+    settle();
+    const auto after = axial->scene().crosshair();
+    EXPECT_EQ(after[2], before[2] + 3);
+    EXPECT_EQ(coronal->scene().crosshair(), after); // the other views follow
+
+    // A left click in the axial view moves the crosshair in-plane, keeping the slice.
+    const QPointF target(axial->width() * 0.4, axial->height() * 0.45);
+    QMouseEvent press(QEvent::MouseButtonPress, target, axial->mapToGlobal(target), Qt::LeftButton, Qt::LeftButton, Qt::NoModifier);
+    QMouseEvent release(QEvent::MouseButtonRelease, target, axial->mapToGlobal(target), Qt::LeftButton, Qt::NoButton, Qt::NoModifier);
+    QApplication::sendEvent(axial, &press);
+    QApplication::sendEvent(axial, &release);
+    settle();
+    const auto clicked = axial->scene().crosshair();
+    EXPECT_EQ(clicked[2], after[2]);
+    EXPECT_NE(clicked, after);
+    EXPECT_EQ(s_window->sliceView(viz::SliceOrientation::Sagittal)->scene().crosshair(), clicked);
+    EXPECT_EQ(coronal->scene().slice(), clicked[1]);
+}
+
+TEST_F(WorkstationTest, RightDragChangesWindowLevelInEveryView) {
+    ASSERT_EQ(s_outcome, Outcome::Shown);
+    auto* axial = s_window->sliceView(viz::SliceOrientation::Axial);
+    const auto before = axial->scene().windowLevel();
+    const QPointF a(100, 100), b(160, 130);
+    QMouseEvent press(QEvent::MouseButtonPress, a, axial->mapToGlobal(a), Qt::RightButton, Qt::RightButton, Qt::NoModifier);
+    QMouseEvent move(QEvent::MouseMove, b, axial->mapToGlobal(b), Qt::NoButton, Qt::RightButton, Qt::NoModifier);
+    QMouseEvent release(QEvent::MouseButtonRelease, b, axial->mapToGlobal(b), Qt::RightButton, Qt::NoButton, Qt::NoModifier);
+    QApplication::sendEvent(axial, &press);
+    QApplication::sendEvent(axial, &move);
+    QApplication::sendEvent(axial, &release);
+    settle();
+    const auto after = axial->scene().windowLevel();
+    EXPECT_GT(after.width, before.width);
+    EXPECT_GT(after.centre, before.centre);
+    EXPECT_DOUBLE_EQ(s_window->sliceView(viz::SliceOrientation::Sagittal)->scene().windowLevel().width, after.width);
+}
+
+TEST(WorkstationBadInput, MissingEmptyAndNonDicomFoldersGiveAMessageNotACrash) {
+    const fs::path root = test::outputDir("gui-bad-input");
+    fs::create_directories(root / "empty");
+    fs::create_directories(root / "notdicom");
+    { std::ofstream(root / "notdicom" / "notes.txt") << "not an image"; }
+    gui::MainWindow w;
+    w.show();
+    for (const fs::path p : {root / "missing", root / "empty", root / "notdicom"}) {
+        w.openPath(p);
+        ASSERT_EQ(waitForLoad(w, 60000), Outcome::Failed) << p;
+        EXPECT_TRUE(w.bannerText().contains(QString::fromStdString(p.filename().string()))) << w.bannerText().toStdString();
+        EXPECT_EQ(w.presenter().current(), nullptr);
+    }
+    // The window still works: the phantom opens afterwards.
+    w.openPath(phantomDir());
+    EXPECT_EQ(waitForLoad(w), Outcome::Shown);
+}
+
+int main(int argc, char** argv) {
+    ::testing::InitGoogleTest(&argc, argv);
+    qputenv("QT_QPA_PLATFORM", "xcb");
+    QApplication app(argc, argv);
+    return RUN_ALL_TESTS();
+}
