@@ -21,6 +21,13 @@ Result<LoadedCase> loadCase(const fs::path& path, const ProgressFn& progress) {
         });
         if (!surfaces) return surfaces.error();
         loaded.surfaces = std::move(*surfaces);
+    } else {
+        auto surfaces = viz::extractThresholdSurfaces(loaded.data.reference.volume, loaded.data.reference.info.modality,
+                                                      [&](double f, const std::string& m) {
+                                                          return reportProgress(progress, 0.8 + 0.2 * f, m);
+                                                      });
+        if (!surfaces) return surfaces.error();
+        loaded.surfaces = std::move(*surfaces);
     }
     return loaded;
 }

@@ -5,6 +5,9 @@
 #include <vtkActor.h>
 #include <vtkCamera.h>
 #include <vtkDiscreteFlyingEdges3D.h>
+#include <vtkFlyingEdges3D.h>
+#include <vtkFloatArray.h>
+#include <vtkImageShrink3D.h>
 #include <vtkImageConstantPad.h>
 #include <vtkImageData.h>
 #include <vtkLight.h>
@@ -133,6 +136,57 @@ Result<std::vector<StructureSurface>> extractSurfaces(const imaging::LabelMap& l
         auto poly = vtkSmartPointer<vtkPolyData>::New();
         poly->ShallowCopy(normals->GetOutput());
         if (poly->GetNumberOfCells() == 0) continue;
+        out.push_back({s, poly});
+    }
+    reportProgress(progress, 1.0, "surfaces ready");
+    return out;
+}
+
+Result<std::vector<StructureSurface>> extractThresholdSurfaces(const imaging::Volume& volume, const std::string& modality,
+                                                               const ProgressFn& progress) {
+    std::vector<StructureSurface> out;
+    if (modality != "CT" || volume.empty() || volume.pixelType() == imaging::PixelType::RGB8) return out;
+    // A float copy keeps one code path for Int16/Float32 CT; the subsampled grid keeps it quick.
+    const imaging::Volume f = volume.toFloat();
+    const auto& g = f.geometry();
+    auto image = vtkSmartPointer<vtkImageData>::New();
+    image->SetDimensions(g.size[0], g.size[1], g.size[2]);
+    auto arr = vtkSmartPointer<vtkFloatArray>::New();
+    arr->SetArray(const_cast<float*>(f.data<float>()), static_cast<vtkIdType>(g.voxelCount()), 1);
+    image->GetPointData()->SetScalars(arr);
+    auto shrink = vtkSmartPointer<vtkImageShrink3D>::New();
+    shrink->SetInputData(image);
+    shrink->SetShrinkFactors(2, 2, 1);
+    shrink->AveragingOn();
+    shrink->Update();
+    // The shrunk image keeps its points in the input's index space (spacing 2,2,1), so index→LPS still applies.
+    auto toLps = indexToLpsTransform(g);
+    struct Level { const char* name; double hu; std::array<double, 3> colour; imaging::StructureCategory category; };
+    const Level levels[] = {{"bone (≥ 200 HU)", 200, {0.95, 0.92, 0.80}, imaging::StructureCategory::Bone},
+                            {"skin (≥ -400 HU)", -400, {0.89, 0.72, 0.60}, imaging::StructureCategory::Body}};
+    int n = 0;
+    for (const auto& level : levels) {
+        if (!reportProgress(progress, n++ / 2.0, std::string("threshold surface: ") + level.name))
+            return makeError(ErrorCode::Cancelled, "surface extraction cancelled");
+        auto iso = vtkSmartPointer<vtkFlyingEdges3D>::New();
+        iso->SetInputConnection(shrink->GetOutputPort());
+        iso->SetValue(0, level.hu);
+        iso->ComputeNormalsOff();
+        iso->ComputeScalarsOff();
+        auto transform = vtkSmartPointer<vtkTransformPolyDataFilter>::New();
+        transform->SetInputConnection(iso->GetOutputPort());
+        transform->SetTransform(toLps);
+        auto normals = vtkSmartPointer<vtkPolyDataNormals>::New();
+        normals->SetInputConnection(transform->GetOutputPort());
+        normals->SplittingOff();
+        normals->Update();
+        auto poly = vtkSmartPointer<vtkPolyData>::New();
+        poly->ShallowCopy(normals->GetOutput());
+        if (poly->GetNumberOfCells() == 0) continue;
+        imaging::Structure s;
+        s.name = level.name;
+        s.colour = level.colour;
+        s.category = level.category;
         out.push_back({s, poly});
     }
     reportProgress(progress, 1.0, "surfaces ready");

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include <vtkSmartPointer.h>
@@ -12,6 +13,7 @@
 #include "jumeau/geometry/Progress.h"
 #include "jumeau/geometry/Result.h"
 #include "jumeau/imaging/LabelMap.h"
+#include "jumeau/imaging/Volume.h"
 
 class vtkRenderer;
 class vtkPolyData;
@@ -27,6 +29,11 @@ struct StructureSurface {
 // Surfaces for every structure except the body outline (which would hide everything inside it).
 // Thread-safe: touches only its own VTK objects.
 Result<std::vector<StructureSurface>> extractSurfaces(const imaging::LabelMap& labels, const ProgressFn& progress = {});
+
+// For an image without segmentation: threshold surfaces a surgeon expects to see at once (CT: bone at
+// 200 HU and the skin at -400 HU, on a 2× subsampled grid for speed). Empty for non-CT images.
+Result<std::vector<StructureSurface>> extractThresholdSurfaces(const imaging::Volume& volume, const std::string& modality,
+                                                               const ProgressFn& progress = {});
 
 class SurfaceScene {
 public:

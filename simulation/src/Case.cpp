@@ -1,6 +1,7 @@
 #include "jumeau/simulation/Case.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "jumeau/imaging/VolumeIO.h"
 
@@ -28,11 +29,26 @@ std::optional<fs::path> findLabelFile(const fs::path& dir) {
     return candidates.front();
 }
 
-// Largest CT series, else the largest series of any modality.
+// A binary 8-bit volume (values 0 and one other) is a mask stored as an image, as in IRCAD's datasets,
+// not a planning image.
+bool looksLikeMask(const imaging::Volume& v) {
+    if (!v.holds<std::uint8_t>()) return false;
+    const auto* p = v.data<std::uint8_t>();
+    int other = -1;
+    for (std::size_t i = 0, n = v.geometry().voxelCount(); i < n; ++i) {
+        if (p[i] == 0) continue;
+        if (other < 0) other = p[i];
+        else if (p[i] != other) return false;
+    }
+    return true;
+}
+
+// Images before masks, CT before other modalities, then the largest.
 std::size_t chooseReference(const std::vector<imaging::LoadedSeries>& series) {
     std::size_t best = 0;
     auto score = [](const imaging::LoadedSeries& s) {
-        return std::pair<int, std::size_t>(s.info.modality == "CT" ? 1 : 0, s.volume.geometry().voxelCount());
+        return std::tuple<int, int, std::size_t>(looksLikeMask(s.volume) ? 0 : 1, s.info.modality == "CT" ? 1 : 0,
+                                                 s.volume.geometry().voxelCount());
     };
     for (std::size_t i = 1; i < series.size(); ++i)
         if (score(series[i]) > score(series[best])) best = i;

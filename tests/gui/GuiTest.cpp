@@ -19,7 +19,6 @@
 #include "gui/MainWindow.h"
 #include "gui/SliceView.h"
 #include "gui/SurfaceView.h"
-#include "jumeau/simulation/DemoCase.h"
 #include "viz/Snapshot.h"
 
 using namespace jumeau;
@@ -48,15 +47,7 @@ void settle() {
     for (int i = 0; i < 5; ++i) QApplication::processEvents(QEventLoop::AllEvents, 20);
 }
 
-const fs::path& phantomDir() {
-    static const fs::path dir = [] {
-        const fs::path d = test::outputDir("gui-phantom");
-        auto written = simulation::writeDemoCase(d, 1);
-        EXPECT_TRUE(written.ok()) << (written.ok() ? "" : written.error().message);
-        return d;
-    }();
-    return dir;
-}
+fs::path phantomDir() { return test::phantomCase(); }
 
 bool isLiverColoured(const std::array<std::uint8_t, 3>& p) {
     // Liver brown-red seen through its own transparency over the dark background: red clearly dominant.
@@ -125,7 +116,7 @@ TEST_F(WorkstationTest, ThreeDViewShowsTheLiverWhereItProjects) {
     const viz::StructureSurface* liver = nullptr;
     bool hasVessel = false, hasTumour = false;
     for (const auto& s : surfaces) {
-        if (s.structure.name == "liver") liver = &s;
+        if (QString::fromStdString(s.structure.name).compare("liver", Qt::CaseInsensitive) == 0) liver = &s;
         hasVessel |= s.structure.category == imaging::StructureCategory::Vessel;
         hasTumour |= s.structure.category == imaging::StructureCategory::Tumour;
     }
@@ -151,8 +142,15 @@ TEST_F(WorkstationTest, ThreeDViewShowsTheLiverWhereItProjects) {
     }
     ASSERT_GT(inside, 100u) << "the liver does not project into the 3D view";
     EXPECT_GT(double(liverColoured) / inside, 0.6) << liverColoured << " of " << inside;
-    // Anterior view: the liver is on the patient's right, which is the screen's left half.
-    EXPECT_LT((minX + maxX) / 2, img.width / 2.0);
+    // Anterior view: the liver (patient's right) is on the screen's left of the spine (midline).
+    const viz::StructureSurface* spine = nullptr;
+    for (const auto& s : surfaces)
+        if (s.structure.category == imaging::StructureCategory::Bone) spine = &s;
+    ASSERT_NE(spine, nullptr);
+    double b[6];
+    spine->polyData->GetBounds(b);
+    const auto spineCentre = view->scene().projectToDisplay({(b[0] + b[1]) / 2, (b[2] + b[3]) / 2, (b[4] + b[5]) / 2});
+    EXPECT_LT((minX + maxX) / 2, spineCentre[0]);
     // The view's corners are background, not liver.
     EXPECT_FALSE(isLiverColoured(img.at(2, 2)));
     EXPECT_FALSE(isLiverColoured(img.at(img.width - 3, img.height - 3)));
@@ -211,7 +209,7 @@ TEST(WorkstationBadInput, MissingEmptyAndNonDicomFoldersGiveAMessageNotACrash) {
     { std::ofstream(root / "notdicom" / "notes.txt") << "not an image"; }
     gui::MainWindow w;
     w.show();
-    for (const fs::path p : {root / "missing", root / "empty", root / "notdicom"}) {
+    for (const fs::path& p : {root / "missing", root / "empty", root / "notdicom"}) {
         w.openPath(p);
         ASSERT_EQ(waitForLoad(w, 60000), Outcome::Failed) << p;
         EXPECT_TRUE(w.bannerText().contains(QString::fromStdString(p.filename().string()))) << w.bannerText().toStdString();

@@ -1,5 +1,8 @@
 #include "TestData.h"
 
+#include <cstdlib>
+#include <stdexcept>
+
 namespace jumeau::test {
 
 std::filesystem::path sharedData(const std::string& relative) {
@@ -16,5 +19,15 @@ std::filesystem::path outputDir(const std::string& name) {
 }
 
 std::filesystem::path cliExecutable() { return JUMEAU_CLI; }
+
+std::filesystem::path phantomCase() {
+    const std::filesystem::path dir = JUMEAU_TEST_PHANTOM_DIR;
+    std::error_code ec;
+    if (!std::filesystem::exists(dir / "truth.json", ec)) {
+        const std::string cmd = "\"" + cliExecutable().string() + "\" phantom --out \"" + dir.string() + "\" --seed 1 > /dev/null";
+        if (std::system(cmd.c_str()) != 0) throw std::runtime_error("could not generate the test phantom: " + cmd);
+    }
+    return dir;
+}
 
 } // namespace jumeau::test

@@ -13,6 +13,10 @@ std::filesystem::path outputDir(const std::string& name);
 // Path of the jumeau-cli executable built alongside the tests.
 std::filesystem::path cliExecutable();
 
+// The shared demo-case phantom (seed 1) made by the CTest fixture `fixture.phantom`; generated here with
+// jumeau-cli when the test runs outside CTest. Read-only: tests that change a case copy it first.
+std::filesystem::path phantomCase();
+
 } // namespace jumeau::test
 
 #define JUMEAU_REQUIRE_SHARED_DATA(var, rel)                                                              \

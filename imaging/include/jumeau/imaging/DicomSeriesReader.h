@@ -20,7 +20,7 @@ struct WindowPreset {
 
 struct SeriesInfo {
     // patient
-    std::string patientName; // UTF-8
+    std::string patientName; // UTF-8 (SpecificCharacterSet honoured), DICOM PN form "Family^Given"
     std::string patientId;
     std::string patientBirthDate;
     std::string patientSex;
@@ -36,12 +36,13 @@ struct SeriesInfo {
     std::string frameOfReferenceUid;
     std::vector<WindowPreset> windowPresets;
     std::vector<std::filesystem::path> files; // the files of this series (one for multi-frame)
-    std::vector<std::string> warnings;         // what was odd but handled (e.g. non-uniform spacing resampled)
+    std::vector<std::string> warnings;        // what was odd but handled (split series, uneven spacing, gaps)
 };
 
 struct SkippedFile {
     std::filesystem::path file;
-    std::string reason;
+    std::string reason;                       // names the problem, e.g. "truncated: ...", "not a DICOM file"
+    ErrorCode code = ErrorCode::InvalidInput; // InvalidInput (not an image), Corrupt, Unsupported, IoError
 };
 
 struct DicomScan {
@@ -50,15 +51,20 @@ struct DicomScan {
 };
 
 struct LoadedSeries {
-    SeriesInfo info;
-    Volume volume; // Int16 for CT/MR that fit after rescale, Float32 when rescale needs it, UInt8/RGB8 for US
+    SeriesInfo info; // info.warnings adds what loading found (spacing, missing slices, stacking without geometry)
+    // Pixel type after rescale slope/intercept: UInt8 for 8-bit data without rescale (US, masks); Int16 when every
+    // value is an integer that fits (CT HU, most MR); UInt16 when integers exceed Int16 but fit 0..65535; Float32
+    // otherwise (fractional slopes, 32-bit data). RGB8 for RGB, YBR and palette colour. MONOCHROME1 is inverted.
+    Volume volume;
 };
 
 // Scans a file or folder (recursively) reading headers only; broken and non-DICOM files go to `skipped`.
-// Error only when the path does not exist or is unreadable.
+// Error only when the path does not exist or is unreadable. Files are grouped by SeriesInstanceUID; a series
+// mixing orientations or image sizes is split (same seriesUid, a warning in each part); each multi-frame file is
+// its own series entry. A DICOMDIR is skipped, the files it references are scanned.
 Result<DicomScan> scanDicom(const std::filesystem::path& path, const ProgressFn& progress = {});
 
-// Decodes one series found by scanDicom into a Volume.
+// Decodes one series found by scanDicom into a Volume (LPS geometry from positions along the slice normal).
 Result<LoadedSeries> loadSeries(const SeriesInfo& series, const ProgressFn& progress = {});
 
 // scanDicom + loadSeries of every series. Error when nothing loads (message names the path and why).

@@ -38,6 +38,23 @@ struct DicomSeriesSpec {
     std::string frameOfReferenceUid; // generated when empty; series sharing it share a patient frame
     std::vector<WindowPreset> windowPresets;
     std::string fileStem = "IM"; // files are <stem><number>.dcm
+    // General Equipment module.
+    std::string manufacturer = "Jumeau";
+    std::string manufacturerModelName;
+    // CT: Contrast/Bolus module written when not empty (the agent's name, e.g. "Iodinated contrast").
+    std::string contrastAgent;
+    double kvp = 120;
+    // MR acquisition description (MR Image module type 1/2 attributes).
+    std::string mrScanningSequence = "GR"; // defined terms: SE, IR, GR, EP, RM
+    std::string mrSequenceVariant = "SP";  // defined terms: SK, MTC, SS, TRSS, SP, MP, OSP, NONE
+    std::string mrAcquisitionType = "3D";
+    double mrRepetitionTimeMs = 4.0;
+    double mrEchoTimeMs = 1.9;
+    double mrFlipAngleDeg = 10;
+    double mrFieldStrengthT = 1.5;
+    // US: time between frames (Cine module), transducer centre frequency.
+    double usFrameTimeMs = 50;
+    double usTransducerFrequencyMHz = 3.5;
 };
 
 // Returns the files written. The folder is created if needed.
