@@ -32,6 +32,8 @@ public:
     void open(const std::filesystem::path& path);
     // Opens the built-in demo case in `dir`, generating it there first if it is not there yet.
     void openDemoCase(const std::filesystem::path& dir);
+    // Loads the given series (from the import dialog) in the background: into the open case, or as a new case.
+    void importSeries(std::vector<imaging::SeriesInfo> series);
     void cancel();
     bool busy() const { return m_worker != nullptr; }
     // The case on screen, or null.

@@ -1,6 +1,8 @@
 #include "gui/MainWindow.h"
 
 #include <QApplication>
+#include <QDockWidget>
+#include <QListWidget>
 #include <QFileDialog>
 #include <QGridLayout>
 #include <QLabel>
@@ -13,6 +15,7 @@
 #include <cstdio>
 
 #include "gui/CasePresenter.h"
+#include "gui/ImportDialog.h"
 #include "gui/SliceView.h"
 #include "gui/SurfaceView.h"
 #include "viz/Snapshot.h"
@@ -79,6 +82,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new C
 
     auto* file = menuBar()->addMenu("&File");
     m_openAction = file->addAction("&Open DICOM Folder…", QKeySequence::Open, this, &MainWindow::chooseFolder);
+    m_importAction = file->addAction("&Import DICOM…", QKeySequence(Qt::CTRL | Qt::Key_I), this, &MainWindow::importDicom);
     m_demoAction = file->addAction("Open &Demo Case", this, [this] { openDemoCase(CasePresenter::defaultDemoCaseDir()); });
     file->addSeparator();
     file->addAction("&Quit", QKeySequence::Quit, qApp, &QApplication::quit);
@@ -87,6 +91,18 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new C
         for (auto* v : m_slices) { v->scene().resetCamera(); v->update(); }
         m_surface->scene().resetCamera();
         m_surface->update();
+    });
+
+    // The case's series: double-click shows one in the slice views (the reference carries the segmentation).
+    auto* dock = new QDockWidget("Series", this);
+    dock->setObjectName("seriesDock");
+    dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
+    m_seriesList = new QListWidget(dock);
+    m_seriesList->setMinimumWidth(220);
+    dock->setWidget(m_seriesList);
+    addDockWidget(Qt::LeftDockWidgetArea, dock);
+    connect(m_seriesList, &QListWidget::itemDoubleClicked, this, [this](QListWidgetItem* item) {
+        showSeries(static_cast<std::size_t>(m_seriesList->row(item)));
     });
 
     m_status = new QLabel("Ready", this);
@@ -110,6 +126,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new C
         m_cancel->setVisible(busy);
         m_openAction->setEnabled(!busy);
         m_demoAction->setEnabled(!busy);
+        m_importAction->setEnabled(!busy);
         if (busy) m_progress->setValue(0);
     });
     connect(m_presenter, &CasePresenter::caseLoaded, this, &MainWindow::showCase);
@@ -150,25 +167,73 @@ void MainWindow::showProblem(const QString& message) {
 void MainWindow::showCase() {
     const LoadedCase* c = m_presenter->current();
     if (!c) return;
-    const auto& ref = c->data.reference;
-    const imaging::LabelMap* labels = c->data.labels ? &*c->data.labels : nullptr;
-    const bool hasPreset = !ref.info.windowPresets.empty();
-    const auto wl = viz::defaultWindowLevel(ref.volume, ref.info.modality, hasPreset ? ref.info.windowPresets[0].centre : 0,
-                                            hasPreset ? ref.info.windowPresets[0].width : 0, hasPreset);
-    for (auto* v : m_slices) v->showImage(ref.volume, labels, wl);
+    m_seriesList->clear();
+    for (std::size_t i = 0; i < c->data.seriesCount(); ++i) {
+        const auto& s = c->data.series(i);
+        const auto& size = s.volume.geometry().size;
+        QString label = QString("%1  %2\n%3×%4×%5")
+                            .arg(QString::fromStdString(s.info.modality),
+                                 QString::fromStdString(s.info.seriesDescription.empty() ? "(series)" : s.info.seriesDescription))
+                            .arg(size[0])
+                            .arg(size[1])
+                            .arg(size[2]);
+        if (i == 0) label += "  ★ reference";
+        auto* item = new QListWidgetItem(label, m_seriesList);
+        item->setToolTip(QString::fromStdString(s.info.seriesUid));
+    }
+    showSeries(0); // after opening or importing, the views show the reference (with its segmentation)
     setCrosshair(initialCrosshair(*c));
     m_surface->scene().setSurfaces(c->surfaces);
     m_surface->update();
     setWindowTitle(QString("Jumeau — %1").arg(QString::fromStdString(c->data.name)));
+    const auto& ref = c->data.reference;
+    const imaging::LabelMap* labels = c->data.labels ? &*c->data.labels : nullptr;
     QString status = QString("%1 %2 — %3").arg(QString::fromStdString(ref.info.modality),
                                                QString::fromStdString(ref.volume.geometry().describe()),
                                                labels ? QString("%1 structures").arg(labels->structures().size()) : "no segmentation");
+    if (c->data.seriesCount() > 1) status += QString(" — %1 series").arg(c->data.seriesCount());
     if (!c->data.warnings.empty()) {
         status += QString(" — %1 warning(s)").arg(c->data.warnings.size());
         for (const auto& w : c->data.warnings) std::fprintf(stderr, "jumeau: warning: %s\n", w.c_str());
     }
     m_status->setText(status);
     emit caseShown();
+}
+
+void MainWindow::showSeries(std::size_t index) {
+    const LoadedCase* c = m_presenter->current();
+    if (!c || index >= c->data.seriesCount()) return;
+    const auto& s = c->data.series(index);
+    // The label map lives on the reference grid; another series shows it only if it shares that grid exactly.
+    const imaging::LabelMap* labels = nullptr;
+    if (c->data.labels && c->data.labels->geometry().sameGrid(s.volume.geometry())) labels = &*c->data.labels;
+    const bool hasPreset = !s.info.windowPresets.empty();
+    const auto wl = viz::defaultWindowLevel(s.volume, s.info.modality, hasPreset ? s.info.windowPresets[0].centre : 0,
+                                            hasPreset ? s.info.windowPresets[0].width : 0, hasPreset);
+    for (auto* v : m_slices) v->showImage(s.volume, labels, wl);
+    m_shownSeries = index;
+    for (int row = 0; row < m_seriesList->count(); ++row) {
+        QFont f = m_seriesList->item(row)->font();
+        f.setBold(static_cast<std::size_t>(row) == index);
+        m_seriesList->item(row)->setFont(f);
+    }
+    if (index != 0) {
+        const auto& size = s.volume.geometry().size;
+        setCrosshair({size[0] / 2, size[1] / 2, size[2] / 2});
+    }
+}
+
+void MainWindow::importDicom() {
+    ImportDialog dialog(this);
+    if (dialog.exec() != QDialog::Accepted) return;
+    importSeries(dialog.selectedSeries());
+}
+
+void MainWindow::importSeries(std::vector<imaging::SeriesInfo> series) {
+    if (series.empty()) return;
+    m_banner->hide();
+    m_status->setText(QString("Loading %1 series …").arg(series.size()));
+    m_presenter->importSeries(std::move(series));
 }
 
 void MainWindow::setCrosshair(const std::array<int, 3>& index) {

@@ -6,12 +6,14 @@
 #include <array>
 #include <filesystem>
 
+#include "jumeau/imaging/DicomSeriesReader.h"
 #include "viz/SliceScene.h"
 
 class QLabel;
 class QProgressBar;
 class QPushButton;
 class QAction;
+class QListWidget;
 
 namespace jumeau::gui {
 
@@ -27,6 +29,13 @@ public:
 
     void openPath(const std::filesystem::path& path);
     void openDemoCase(const std::filesystem::path& dir);
+    // File → Import DICOM (the dialog); importSeries is what it calls with the user's choice.
+    void importDicom();
+    void importSeries(std::vector<imaging::SeriesInfo> series);
+    // Shows series `index` of the case (0 = reference) in the slice views.
+    void showSeries(std::size_t index);
+    std::size_t shownSeries() const { return m_shownSeries; }
+    QListWidget* seriesList() const { return m_seriesList; }
 
     CasePresenter& presenter() { return *m_presenter; }
     SliceView* sliceView(viz::SliceOrientation o) const { return m_slices[static_cast<int>(o)]; }
@@ -55,6 +64,9 @@ private:
     QPushButton* m_cancel = nullptr;
     QAction* m_openAction = nullptr;
     QAction* m_demoAction = nullptr;
+    QAction* m_importAction = nullptr;
+    QListWidget* m_seriesList = nullptr;
+    std::size_t m_shownSeries = 0;
 };
 
 } // namespace jumeau::gui

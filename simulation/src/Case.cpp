@@ -43,7 +43,8 @@ bool looksLikeMask(const imaging::Volume& v) {
     return true;
 }
 
-// Images before masks, CT before other modalities, then the largest.
+} // namespace
+
 std::size_t chooseReference(const std::vector<imaging::LoadedSeries>& series) {
     std::size_t best = 0;
     auto score = [](const imaging::LoadedSeries& s) {
@@ -55,7 +56,37 @@ std::size_t chooseReference(const std::vector<imaging::LoadedSeries>& series) {
     return best;
 }
 
+namespace {
+
+std::string caseName(const imaging::SeriesInfo& info, const std::string& fallback) {
+    std::string name = info.patientName.empty() ? fallback : info.patientName;
+    if (!info.seriesDescription.empty()) name += " — " + info.seriesDescription;
+    return name;
+}
+
 } // namespace
+
+Result<Case> caseFromSeries(std::vector<imaging::LoadedSeries> series, const std::string& source) {
+    if (series.empty()) return makeError(ErrorCode::InvalidInput, source + ": no series to open");
+    Case c;
+    c.source = source;
+    const std::size_t ref = chooseReference(series);
+    c.reference = std::move(series[ref]);
+    for (std::size_t i = 0; i < series.size(); ++i)
+        if (i != ref) c.other.push_back(std::move(series[i]));
+    for (const auto& s : c.other)
+        for (const auto& w : s.info.warnings) c.warnings.push_back(s.info.seriesDescription + ": " + w);
+    for (const auto& w : c.reference.info.warnings) c.warnings.push_back(w);
+    c.name = caseName(c.reference.info, fs::path(source).filename().string());
+    return c;
+}
+
+void addSeries(Case& c, std::vector<imaging::LoadedSeries> series) {
+    for (auto& s : series) {
+        for (const auto& w : s.info.warnings) c.warnings.push_back(s.info.seriesDescription + ": " + w);
+        c.other.push_back(std::move(s));
+    }
+}
 
 Result<Case> openCase(const fs::path& path, const ProgressFn& progress) {
     std::error_code ec;
@@ -69,18 +100,11 @@ Result<Case> openCase(const fs::path& path, const ProgressFn& progress) {
     });
     if (!loaded) return loaded.error();
 
-    Case c;
-    c.source = path;
-    const std::size_t ref = chooseReference(loaded->series);
-    c.reference = std::move(loaded->series[ref]);
-    for (const auto& s : loaded->skipped)
-        c.warnings.push_back("skipped " + s.file.string() + ": " + s.reason);
-    for (const auto& w : c.reference.info.warnings) c.warnings.push_back(w);
-    if (loaded->series.size() > 1)
-        c.warnings.push_back(std::to_string(loaded->series.size() - 1) +
-                             " other series in the folder were not opened (only the reference is shown)");
-    c.name = c.reference.info.patientName.empty() ? path.filename().string() : c.reference.info.patientName;
-    if (!c.reference.info.seriesDescription.empty()) c.name += " — " + c.reference.info.seriesDescription;
+    auto made = caseFromSeries(std::move(loaded->series), path.string());
+    if (!made) return made.error();
+    Case c = std::move(*made);
+    for (const auto& skipped : loaded->skipped)
+        c.warnings.push_back("skipped " + skipped.file.string() + ": " + skipped.reason);
 
     if (demo) {
         if (!reportProgress(progress, 0.92, "reading labels")) return makeError(ErrorCode::Cancelled, "cancelled");
@@ -94,6 +118,17 @@ Result<Case> openCase(const fs::path& path, const ProgressFn& progress) {
                                                           ") differs from the CT grid (" +
                                                           c.reference.volume.geometry().describe() + ")");
         c.labels = std::move(*labels);
+        // The rest of the twin's images: MR and ultrasound, each in its own frame until registered.
+        for (const char* sub : {"mr", "us"}) {
+            if (!fs::is_directory(path / sub, ec)) continue;
+            if (!reportProgress(progress, 0.95, std::string("reading ") + sub)) return makeError(ErrorCode::Cancelled, "cancelled");
+            auto more = imaging::loadDicomFolder(path / sub);
+            if (!more) {
+                c.warnings.push_back((path / sub).string() + ": " + more.error().message);
+                continue;
+            }
+            addSeries(c, std::move(more->series));
+        }
     }
     reportProgress(progress, 1.0, "done");
     return c;

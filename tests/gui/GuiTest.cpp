@@ -16,6 +16,10 @@
 
 #include "TestData.h"
 #include "gui/CasePresenter.h"
+#include "gui/ImportDialog.h"
+#include "gui/ImportPresenter.h"
+#include <QListWidget>
+#include <QTreeWidget>
 #include "gui/MainWindow.h"
 #include "gui/SliceView.h"
 #include "gui/SurfaceView.h"
@@ -218,6 +222,84 @@ TEST(WorkstationBadInput, MissingEmptyAndNonDicomFoldersGiveAMessageNotACrash) {
     // The window still works: the phantom opens afterwards.
     w.openPath(phantomDir());
     EXPECT_EQ(waitForLoad(w), Outcome::Shown);
+}
+
+TEST(ImportDialog, BrowsesThePhantomAndLoadsSelectedSeriesIntoTheOpenCase) {
+    gui::MainWindow w;
+    w.show();
+    w.openPath(phantomDir() / "ct");
+    ASSERT_EQ(waitForLoad(w), Outcome::Shown);
+    ASSERT_EQ(w.presenter().current()->data.seriesCount(), 1u);
+
+    gui::ImportDialog dialog(&w);
+    dialog.show();
+    {
+        QEventLoop loop;
+        QObject::connect(&dialog, &gui::ImportDialog::scanShown, &loop, &QEventLoop::quit);
+        QTimer::singleShot(60000, &loop, &QEventLoop::quit);
+        dialog.scan(QString::fromStdString(phantomDir().string()));
+        loop.exec();
+    }
+    // One patient (UTF-8 name), one study, three series: CT, MR and the ultrasound sweep.
+    QTreeWidget* tree = dialog.tree();
+    ASSERT_EQ(tree->topLevelItemCount(), 1);
+    QTreeWidgetItem* patient = tree->topLevelItem(0);
+    EXPECT_TRUE(patient->text(0).contains(QString::fromUtf8("Zoé"))) << patient->text(0).toStdString();
+    ASSERT_EQ(patient->childCount(), 1);
+    QTreeWidgetItem* study = patient->child(0);
+    ASSERT_EQ(study->childCount(), 3);
+    QTreeWidgetItem* mr = nullptr;
+    QStringList modalities;
+    for (int i = 0; i < study->childCount(); ++i) {
+        modalities << study->child(i)->text(1);
+        if (study->child(i)->text(1) == "MR") mr = study->child(i);
+    }
+    modalities.sort();
+    EXPECT_EQ(modalities, (QStringList{"CT", "MR", "US"}));
+    ASSERT_NE(mr, nullptr);
+    EXPECT_FALSE(dialog.presenter().result().skipped.empty()); // truth.json and the label NRRD are not DICOM
+
+    // Selecting the MR shows its thumbnail (computed in the background).
+    {
+        QEventLoop loop;
+        QObject::connect(&dialog.presenter(), &gui::ImportPresenter::thumbnailReady, &loop, &QEventLoop::quit);
+        QTimer::singleShot(30000, &loop, &QEventLoop::quit);
+        mr->setSelected(true);
+        loop.exec();
+    }
+    const auto selected = dialog.selectedSeries();
+    ASSERT_EQ(selected.size(), 1u);
+    EXPECT_EQ(selected[0].modality, "MR");
+    bool found = false;
+    for (std::size_t i = 0; i < dialog.presenter().result().series.size(); ++i)
+        if (dialog.presenter().result().series[i].modality == "MR") {
+            const QImage thumb = dialog.presenter().thumbnail(i);
+            ASSERT_FALSE(thumb.isNull());
+            EXPECT_LE(std::max(thumb.width(), thumb.height()), 192);
+            EXPECT_GT(thumb.width(), 100);
+            found = true;
+        }
+    EXPECT_TRUE(found);
+    settle();
+    dialog.grab().save(QString::fromStdString((test::outputDir("gui-import") / "import-dialog.png").string()));
+    // Selecting the study selects all of its series.
+    mr->setSelected(false);
+    study->setSelected(true);
+    EXPECT_EQ(dialog.selectedSeries().size(), 3u);
+
+    // Loading the MR adds it to the open case; the CT stays the reference.
+    w.importSeries(selected);
+    ASSERT_EQ(waitForLoad(w), Outcome::Shown);
+    const auto& c = w.presenter().current()->data;
+    ASSERT_EQ(c.seriesCount(), 2u);
+    EXPECT_EQ(c.reference.info.modality, "CT");
+    EXPECT_EQ(c.series(1).info.modality, "MR");
+    EXPECT_EQ(w.seriesList()->count(), 2);
+    w.showSeries(1);
+    settle();
+    EXPECT_EQ(w.sliceView(viz::SliceOrientation::Axial)->scene().axes().width, 192); // the MR grid
+    w.showSeries(0);
+    EXPECT_EQ(w.sliceView(viz::SliceOrientation::Axial)->scene().axes().width, 256);
 }
 
 int main(int argc, char** argv) {

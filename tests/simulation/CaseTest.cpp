@@ -30,6 +30,26 @@ TEST(Case, OpensTheDemoCaseWithCtReferenceAndLabels) {
     EXPECT_GT(c->labels->volumeMl(c->labels->findByName("liver")->label), 100.0);
     // Hounsfield units, not stored values: the liver is enhanced soft tissue, air is -1000.
     EXPECT_LT(c->reference.volume.valueAt(0, 0, 0), -900);
+    // The MR and the ultrasound sweep come along as the case's other series.
+    ASSERT_EQ(c->other.size(), 2u);
+    EXPECT_EQ(c->series(1).info.modality, "MR");
+    EXPECT_EQ(c->series(2).info.modality, "US");
+    EXPECT_EQ(c->seriesCount(), 3u);
+}
+
+TEST(Case, CaseFromSeriesPicksTheReferenceAndAddSeriesKeepsIt) {
+    auto opened = simulation::openCase(demoCase());
+    ASSERT_TRUE(opened.ok());
+    // Hand the series over in an order where the CT is not first.
+    std::vector<imaging::LoadedSeries> series{opened->other[1], opened->other[0], opened->reference};
+    auto c = simulation::caseFromSeries(series, "picked");
+    ASSERT_TRUE(c.ok());
+    EXPECT_EQ(c->reference.info.modality, "CT");
+    EXPECT_EQ(c->other.size(), 2u);
+    simulation::addSeries(*c, {opened->other[0]});
+    EXPECT_EQ(c->reference.info.seriesUid, opened->reference.info.seriesUid);
+    EXPECT_EQ(c->seriesCount(), 4u);
+    EXPECT_FALSE(simulation::caseFromSeries({}, "nothing").ok());
 }
 
 TEST(Case, CancelStopsLoading) {
@@ -80,5 +100,6 @@ TEST(Case, RealCtFolderWithMaskSeriesOpensTheCtNotAMask) {
     EXPECT_EQ(c->reference.info.patientName, "liver_17^patient");
     EXPECT_EQ(c->reference.volume.geometry().size, (std::array<int, 3>{512, 512, 119}));
     EXPECT_FALSE(c->labels.has_value());
-    EXPECT_FALSE(c->warnings.empty()); // README.txt skipped, mask series not opened
+    EXPECT_EQ(c->other.size(), 8u); // the 8 expert masks, kept as further series
+    EXPECT_FALSE(c->warnings.empty()); // README.txt skipped
 }
