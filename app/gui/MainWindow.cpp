@@ -99,6 +99,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new C
     dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
     m_seriesList = new QListWidget(dock);
     m_seriesList->setMinimumWidth(220);
+    m_seriesList->setWordWrap(true);
     dock->setWidget(m_seriesList);
     addDockWidget(Qt::LeftDockWidgetArea, dock);
     connect(m_seriesList, &QListWidget::itemDoubleClicked, this, [this](QListWidgetItem* item) {
@@ -257,7 +258,10 @@ bool MainWindow::saveSnapshots(const std::filesystem::path& dir, QString* error)
             return false;
         }
     }
-    // The whole window as the X server shows it (menus, status bar and the GL views together).
+    // The whole window as the X server shows it (menus, status bar and the GL views together): let Qt paint
+    // its own widgets first, since grabbing reads what the server has.
+    repaint();
+    QApplication::processEvents();
     const QPixmap shot = screen()->grabWindow(winId());
     if (!shot.save(QString::fromStdString((dir / "window.png").string()))) {
         if (error) *error = "could not save window.png";
