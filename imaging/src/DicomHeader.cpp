@@ -2,9 +2,15 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
-#include <fstream>
+#include <cstring>
+#include <limits>
 #include <mutex>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <dcmtk/config/osconfig.h> // must come first among DCMTK headers
 
@@ -23,6 +29,8 @@
 #include <dcmtk/dcmjpeg/djdecode.h>
 #include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/oflog/oflog.h>
+
+#include <zlib.h>
 
 namespace jumeau::imaging::dicom {
 
@@ -47,16 +55,27 @@ std::size_t PixelFormat::nativeFrameBytes() const {
     return frameVoxels() * static_cast<std::size_t>(samplesPerPixel) * static_cast<std::size_t>(bitsAllocated / 8);
 }
 
+namespace {
+
+// Values present in `from` override those in `into` (per-frame over shared over classic attributes).
+void merge(FrameInfo& into, const FrameInfo& from) {
+    if (from.position) into.position = from.position;
+    if (from.orientation) into.orientation = from.orientation;
+    if (from.pixelSpacing) into.pixelSpacing = from.pixelSpacing;
+    if (from.rescaleSlope) into.rescaleSlope = from.rescaleSlope;
+    if (from.rescaleIntercept) into.rescaleIntercept = from.rescaleIntercept;
+    if (from.echoTime) into.echoTime = from.echoTime;
+    if (from.temporalPosition) into.temporalPosition = from.temporalPosition;
+    if (from.cardiacPhasePercent) into.cardiacPhasePercent = from.cardiacPhasePercent;
+    if (from.triggerTime) into.triggerTime = from.triggerTime;
+}
+
+} // namespace
+
 FrameInfo DicomHeader::frame(int index) const {
     FrameInfo f = image;
-    if (index >= 0 && static_cast<std::size_t>(index) < perFrame.size()) {
-        const FrameInfo& p = perFrame[static_cast<std::size_t>(index)];
-        if (p.position) f.position = p.position;
-        if (p.orientation) f.orientation = p.orientation;
-        if (p.pixelSpacing) f.pixelSpacing = p.pixelSpacing;
-        if (p.rescaleSlope) f.rescaleSlope = p.rescaleSlope;
-        if (p.rescaleIntercept) f.rescaleIntercept = p.rescaleIntercept;
-    }
+    if (index >= 0 && static_cast<std::size_t>(index) < perFrame.size())
+        merge(f, perFrame[static_cast<std::size_t>(index)]);
     return f;
 }
 
@@ -79,8 +98,10 @@ std::string getString(DcmItem& item, const DcmTagKey& tag) {
 
 std::optional<double> getDouble(DcmItem& item, const DcmTagKey& tag, unsigned long pos = 0) {
     Float64 v = 0;
-    if (item.findAndGetFloat64(tag, v, pos).bad() || !std::isfinite(v)) return std::nullopt;
-    return v;
+    if (item.findAndGetFloat64(tag, v, pos).good()) return std::isfinite(v) ? std::optional<double>(v) : std::nullopt;
+    Float32 f = 0; // FL elements (NominalPercentageOfCardiacPhase) are not read by findAndGetFloat64
+    if (item.findAndGetFloat32(tag, f, pos).good() && std::isfinite(f)) return static_cast<double>(f);
+    return std::nullopt;
 }
 
 std::vector<double> getDoubles(DcmItem& item, const DcmTagKey& tag) {
@@ -101,6 +122,9 @@ std::optional<int> getInt(DcmItem& item, const DcmTagKey& tag) {
     if (item.findAndGetSint32(tag, s).good()) return static_cast<int>(s);
     Uint16 u = 0;
     if (item.findAndGetUint16(tag, u).good()) return static_cast<int>(u);
+    Uint32 ul = 0; // UL (e.g. TemporalPositionIndex)
+    if (item.findAndGetUint32(tag, ul).good() && ul <= static_cast<Uint32>(std::numeric_limits<int>::max()))
+        return static_cast<int>(ul);
     return std::nullopt;
 }
 
@@ -219,6 +243,13 @@ FrameInfo readFunctionalGroup(DcmItem& group, DicomHeader& h, bool shared) {
         f.rescaleSlope = getDouble(*pv, DCM_RescaleSlope);
         f.rescaleIntercept = getDouble(*pv, DCM_RescaleIntercept);
     }
+    if (DcmItem* fc = firstItem(group, DCM_FrameContentSequence))
+        f.temporalPosition = getInt(*fc, DCM_TemporalPositionIndex);
+    if (DcmItem* echo = firstItem(group, DCM_MREchoSequence)) f.echoTime = getDouble(*echo, DCM_EffectiveEchoTime);
+    if (DcmItem* cardiac = firstItem(group, DCM_CardiacSynchronizationSequence)) {
+        f.cardiacPhasePercent = getDouble(*cardiac, DCM_NominalPercentageOfCardiacPhase);
+        f.triggerTime = getDouble(*cardiac, DCM_NominalCardiacTriggerDelayTime);
+    }
     if (shared && h.windowPresets.empty())
         if (DcmItem* voi = firstItem(group, DCM_FrameVOILUTSequence)) readWindows(*voi, h.windowPresets);
     return f;
@@ -325,13 +356,6 @@ std::uint16_t readU16(const unsigned char* p, bool bigEndian) {
     return bigEndian ? static_cast<std::uint16_t>(p[0] << 8 | p[1]) : static_cast<std::uint16_t>(p[1] << 8 | p[0]);
 }
 
-bool readAt(std::ifstream& in, std::uint64_t offset, unsigned char* buf, std::size_t n) {
-    in.clear();
-    in.seekg(static_cast<std::streamoff>(offset));
-    in.read(reinterpret_cast<char*>(buf), static_cast<std::streamsize>(n));
-    return static_cast<std::size_t>(in.gcount()) == n;
-}
-
 struct Located {
     std::optional<PixelDataLocation> location;
     std::string problem; // set when the element is there but broken
@@ -340,14 +364,9 @@ struct Located {
 
 // DCMTK stops parsing when it meets the top-level Pixel Data tag, with the stream positioned just after the element
 // header (3.6.7) — we accept the header ending or starting at `pos` so a DCMTK that pushes the header back works too.
-Located locatePixelData(const fs::path& file, std::uint64_t pos, std::uint64_t fileSize, const DcmXfer& xfer) {
+Located locatePixelData(const ByteSource& in, std::uint64_t pos, const DcmXfer& xfer) {
     Located r;
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-        r.problem = "cannot reopen the file";
-        r.code = ErrorCode::IoError;
-        return r;
-    }
+    const std::uint64_t fileSize = in.size();
     const bool be = xfer.isBigEndian();
     const bool explicitVr = xfer.isExplicitVR();
     const auto isPixelTag = [&](const unsigned char* p) {
@@ -358,7 +377,7 @@ Located locatePixelData(const fs::path& file, std::uint64_t pos, std::uint64_t f
     bool wordValues = false;
     unsigned char h[12];
     const auto tryExplicit = [&](std::uint64_t at) {
-        if (!readAt(in, at, h, 12) || !isPixelTag(h)) return false;
+        if (!in.readAt(at, h, 12) || !isPixelTag(h)) return false;
         const std::string vr{static_cast<char>(h[4]), static_cast<char>(h[5])};
         if (vr != "OB" && vr != "OW" && vr != "UN" && vr != "OF" && vr != "OD" && vr != "OL" && vr != "OV")
             return false;
@@ -368,7 +387,7 @@ Located locatePixelData(const fs::path& file, std::uint64_t pos, std::uint64_t f
         return true;
     };
     const auto tryImplicit = [&](std::uint64_t at) {
-        if (!readAt(in, at, h, 8) || !isPixelTag(h)) return false;
+        if (!in.readAt(at, h, 8) || !isPixelTag(h)) return false;
         headerStart = at;
         valueLength = readU32(h + 4, be);
         wordValues = true; // implicit VR pixel data is OW for > 8 bits; 8-bit implicit data is never byte-swapped
@@ -394,7 +413,7 @@ Located locatePixelData(const fs::path& file, std::uint64_t pos, std::uint64_t f
         int items = 0;
         for (;;) {
             unsigned char item[8];
-            if (!readAt(in, at, item, 8)) {
+            if (!in.readAt(at, item, 8)) {
                 r.problem = "truncated: the file ends inside the compressed pixel data (after " +
                             std::to_string(std::max(items - 1, 0)) + " fragments)";
                 return r;
@@ -511,38 +530,391 @@ std::string sopClassName(const std::string& uid) {
     return dcmFindNameOfUID(uid.c_str(), uid.c_str());
 }
 
+// What a non-DICOM file probably is, from its first bytes, so a folder of JPEGs or a zipped export is reported
+// as such rather than as mysterious "not DICOM" files.
+std::string describeNonDicom(const ByteSource& src) {
+    unsigned char b[352] = {};
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(src.size(), sizeof b));
+    if (!src.readAt(0, b, n)) return {};
+    const auto starts = [&](std::initializer_list<int> magic) {
+        if (magic.size() > n) return false;
+        std::size_t i = 0;
+        for (int m : magic)
+            if (b[i++] != static_cast<unsigned char>(m)) return false;
+        return true;
+    };
+    if (starts({0xFF, 0xD8, 0xFF})) return "looks like a JPEG image";
+    if (starts({0x89, 'P', 'N', 'G'})) return "looks like a PNG image";
+    if (starts({'G', 'I', 'F', '8'})) return "looks like a GIF image";
+    if (starts({'I', 'I', 0x2A, 0x00}) || starts({'M', 'M', 0x00, 0x2A})) return "looks like a TIFF image";
+    if (starts({'B', 'M'}) && n >= 26) return "looks like a BMP image";
+    if (starts({0x00, 0x00, 0x00, 0x0C, 'j', 'P', ' ', ' '}) || starts({0xFF, 0x4F, 0xFF, 0x51}))
+        return "looks like a JPEG 2000 image";
+    if (starts({'%', 'P', 'D', 'F'})) return "looks like a PDF document";
+    if (starts({'P', 'K', 0x03, 0x04})) return "looks like a ZIP archive";
+    if (starts({0x1F, 0x8B})) return "looks like gzip-compressed data";
+    if (starts({'N', 'R', 'R', 'D'})) return "looks like a NRRD volume";
+    if (n >= 348 && b[0] == 0x5C && b[1] == 0x01 && b[2] == 0 && b[3] == 0 && b[344] == 'n' &&
+        (b[345] == '+' || b[345] == 'i') && b[346] == '1')
+        return "looks like a NIfTI volume";
+    return {};
+}
+
+// ---- Siemens private data -----------------------------------------------------------------------------------------
+
+// The tag of element `element` in the block a private creator reserved: (group, BBee) where (group, 00BB) holds the
+// creator's name. Private blocks move between files, so the creator, not the number, identifies the element.
+std::optional<DcmTagKey> privateTag(DcmItem& item, Uint16 group, const std::string& creator, Uint16 element) {
+    for (Uint16 block = 0x10; block <= 0xFF; ++block) {
+        if (getString(item, DcmTagKey(group, block)) == creator)
+            return DcmTagKey(group, static_cast<Uint16>(block << 8 | (element & 0xFF)));
+    }
+    return std::nullopt;
+}
+
+// The raw bytes of an element of any VR (private elements of implicit VR files are "UN").
+std::vector<std::uint8_t> rawBytesOf(DcmItem& item, const DcmTagKey& tag) {
+    DcmElement* el = nullptr;
+    if (item.findAndGetElement(tag, el).bad() || el == nullptr) return {};
+    Uint8* bytes = nullptr;
+    if (el->getUint8Array(bytes).bad() || bytes == nullptr) return {};
+    return {bytes, bytes + el->getLength()};
+}
+
 } // namespace
 
-ScannedFile scanFile(const fs::path& file) {
-    initDcmtk();
-    std::error_code ec;
-    const std::uintmax_t fileSize = fs::file_size(file, ec);
-    if (ec) return skip(ErrorCode::IoError, "cannot read file size (" + ec.message() + ")");
-    if (fileSize == 0) return skip(ErrorCode::InvalidInput, "empty file (0 bytes): not a DICOM file");
+// Siemens CSA header ("SV10" CSA2 or the older CSA1), the layout nibabel and dcm2niix document: [SV10, 4 bytes]
+// uint32 tag count, uint32 unused; per tag: char name[64], int32 vm, char vr[4], int32 syngodt, int32 items,
+// int32 unused; per item: int32[4] (CSA2: [1] is the value length; CSA1: [0] minus the item count of tag 1), then
+// the value as text, padded to 4 bytes. Every count and length is checked against the buffer: this parses bytes
+// from the file as they come.
+std::optional<std::vector<std::string>> csaValues(const std::uint8_t* data, std::size_t size, const std::string& name) {
+    std::size_t at = 0;
+    const auto i32 = [&](std::int32_t& v) {
+        if (size - at < 4) return false;
+        std::uint32_t u = std::uint32_t(data[at]) | std::uint32_t(data[at + 1]) << 8 |
+                          std::uint32_t(data[at + 2]) << 16 | std::uint32_t(data[at + 3]) << 24;
+        std::memcpy(&v, &u, 4);
+        at += 4;
+        return true;
+    };
+    const bool csa2 = size >= 4 && std::memcmp(data, "SV10", 4) == 0;
+    if (csa2) at = 8;
+    std::int32_t tags = 0, unused = 0;
+    if (at > size || !i32(tags) || !i32(unused) || tags <= 0 || tags > 1000) return std::nullopt;
+    std::int32_t itemsOfTag1 = 0;
+    for (std::int32_t t = 0; t < tags; ++t) {
+        if (size - at < 64) return std::nullopt;
+        const char* namePtr = reinterpret_cast<const char*>(data + at);
+        const std::string tagName(namePtr, strnlen(namePtr, 64));
+        at += 64;
+        std::int32_t vm = 0, syngodt = 0, items = 0, last = 0;
+        if (!i32(vm) || size - at < 4) return std::nullopt;
+        at += 4; // VR
+        if (!i32(syngodt) || !i32(items) || !i32(last) || items < 0 || items > 1000) return std::nullopt;
+        if (t == 1) itemsOfTag1 = items;
+        std::vector<std::string> values;
+        for (std::int32_t i = 0; i < items; ++i) {
+            std::int32_t x[4];
+            for (auto& v : x)
+                if (!i32(v)) return std::nullopt;
+            const std::int64_t length = csa2 ? x[1] : std::int64_t{x[0]} - itemsOfTag1;
+            if (length < 0 || static_cast<std::uint64_t>(length) > size - at) return std::nullopt;
+            const auto len = static_cast<std::size_t>(length);
+            const char* text = reinterpret_cast<const char*>(data + at);
+            values.push_back(trim(std::string(text, strnlen(text, len))));
+            at += len;
+            at += std::min<std::size_t>((4 - len % 4) % 4, size - at);
+        }
+        if (tagName == name) {
+            while (!values.empty() && values.back().empty()) values.pop_back();
+            return values;
+        }
+    }
+    return std::nullopt;
+}
 
-    bool hasPreamble = false;
-    {
-        std::ifstream in(file, std::ios::binary);
-        if (!in) return skip(ErrorCode::IoError, "cannot open the file for reading");
-        unsigned char pre[132];
-        hasPreamble =
-            readAt(in, 0, pre, 132) && pre[128] == 'D' && pre[129] == 'I' && pre[130] == 'C' && pre[131] == 'M';
+namespace {
+
+std::optional<double> parseNumber(const std::string& text) {
+    if (text.empty()) return std::nullopt;
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (end == text.c_str() || !std::isfinite(v)) return std::nullopt;
+    return v;
+}
+
+// Unpacks a Siemens mosaic (PS: not DICOM; the layout nibabel and dcm2niix document): N slices tiled in a grid of
+// ceil(sqrt(N)) tiles per side. ImagePositionPatient refers to the top-left voxel of the whole mosaic as if it were
+// one big slice centred on the volume, so the first tile's corner is that point moved by half the difference of
+// the mosaic and tile extents along the column and row directions. The slices follow the CSA SliceNormalVector
+// (which may point against row x column: sagittal mosaics often do), SpacingBetweenSlices apart.
+void unpackMosaic(DcmDataset& ds, DicomHeader& h) {
+    std::vector<std::uint8_t> csa;
+    if (auto tag = privateTag(ds, 0x0029, "SIEMENS CSA HEADER", 0x10)) csa = rawBytesOf(ds, *tag);
+    const auto csaFirst = [&](const std::string& name) -> std::optional<std::vector<std::string>> {
+        if (csa.empty()) return std::nullopt;
+        return csaValues(csa.data(), csa.size(), name);
+    };
+    int count = 0;
+    if (auto v = csaFirst("NumberOfImagesInMosaic"); v && !v->empty())
+        if (auto n = parseNumber(v->front())) count = *n >= 1 && *n <= 65535 ? static_cast<int>(*n) : 0;
+    if (count == 0)
+        if (auto tag = privateTag(ds, 0x0019, "SIEMENS MR HEADER", 0x0A)) {
+            Uint16 n = 0;
+            if (ds.findAndGetUint16(*tag, n).good()) {
+                count = n;
+            } else if (const auto raw = rawBytesOf(ds, *tag); raw.size() == 2) {
+                count = raw[0] | raw[1] << 8; // implicit VR: US read as bytes, little endian
+            }
+        }
+    if (count <= 0) {
+        h.mosaicProblem = "the number of images in the mosaic is stated neither in the CSA header "
+                          "(NumberOfImagesInMosaic) nor in (0019,100A)";
+        return;
+    }
+    const PixelFormat& f = h.format;
+    int across = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(count))));
+    while (across * across < count) ++across;
+    if (f.frames != 1 || f.rows % across != 0 || f.columns % across != 0) {
+        h.mosaicProblem = std::to_string(count) + " images do not tile a " + std::to_string(f.columns) + "x" +
+                          std::to_string(f.rows) + " mosaic" + (f.frames != 1 ? " of several frames" : "");
+        return;
+    }
+    MosaicLayout m;
+    m.count = count;
+    m.across = across;
+    m.mosaicRows = f.rows;
+    m.mosaicColumns = f.columns;
+    h.mosaic = m;
+    h.format.rows = f.rows / across;
+    h.format.columns = f.columns / across;
+    h.format.frames = count;
+
+    FrameInfo& img = h.image;
+    if (!img.position || !img.orientation || !img.pixelSpacing) return; // stacked without geometry at load
+    const Vec3 r = geometry::normalized((*img.orientation)[0]), c = geometry::normalized((*img.orientation)[1]);
+    const double rowSpacing = (*img.pixelSpacing)[0], columnSpacing = (*img.pixelSpacing)[1];
+    const Vec3 first = *img.position + c * (rowSpacing * (m.mosaicRows - h.format.rows) / 2.0) +
+                       r * (columnSpacing * (m.mosaicColumns - h.format.columns) / 2.0);
+    img.position = first;
+    std::optional<double> step;
+    if (h.spacingBetweenSlices && *h.spacingBetweenSlices > 0)
+        step = h.spacingBetweenSlices;
+    else if (h.sliceThickness && *h.sliceThickness > 0)
+        step = h.sliceThickness;
+    if (!step) return; // frames without positions: stacked along the normal at load, with a warning
+    Vec3 normal = geometry::normalized(geometry::cross(r, c));
+    if (auto v = csaFirst("SliceNormalVector"); v && v->size() >= 3) {
+        const auto x = parseNumber((*v)[0]), y = parseNumber((*v)[1]), z = parseNumber((*v)[2]);
+        if (x && y && z && geometry::dot(Vec3{*x, *y, *z}, normal) < 0) normal = -normal;
+    }
+    h.perFrame.assign(static_cast<std::size_t>(count), FrameInfo{});
+    for (int k = 0; k < count; ++k) h.perFrame[static_cast<std::size_t>(k)].position = first + normal * (*step * k);
+}
+
+bool hasValue(const std::string& multi, const char* value) {
+    std::size_t start = 0;
+    while (start <= multi.size()) {
+        const std::size_t end = std::min(multi.find('\\', start), multi.size());
+        if (multi.compare(start, end - start, value) == 0) return true;
+        start = end + 1;
+    }
+    return false;
+}
+
+// A DCMTK input stream over bytes in memory. Unlike DcmInputBufferStream it can re-open itself at an offset (a
+// factory), so DCMTK defers reading values above the read limit exactly as it does for files: parsing from memory
+// follows the file path, and a huge element length in a broken (or fuzzed) file is skipped, not allocated.
+class MemoryProducer : public DcmProducer {
+public:
+    explicit MemoryProducer(ByteSource::Bytes bytes) : m_bytes(std::move(bytes)) {}
+    OFBool good() const override { return OFTrue; }
+    OFCondition status() const override { return EC_Normal; }
+    OFBool eos() override { return m_pos >= m_bytes->size(); }
+    offile_off_t avail() override { return static_cast<offile_off_t>(m_bytes->size() - m_pos); }
+    offile_off_t read(void* buf, offile_off_t buflen) override {
+        const std::size_t n =
+            std::min<std::size_t>(static_cast<std::size_t>(std::max<offile_off_t>(buflen, 0)), m_bytes->size() - m_pos);
+        if (n > 0) std::memcpy(buf, m_bytes->data() + m_pos, n);
+        m_pos += n;
+        return static_cast<offile_off_t>(n);
+    }
+    offile_off_t skip(offile_off_t skiplen) override {
+        const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(std::max<offile_off_t>(skiplen, 0)),
+                                                    m_bytes->size() - m_pos);
+        m_pos += n;
+        return static_cast<offile_off_t>(n);
+    }
+    void putback(offile_off_t num) override {
+        m_pos -= std::min<std::size_t>(static_cast<std::size_t>(std::max<offile_off_t>(num, 0)), m_pos);
     }
 
-    DcmInputFileStream stream(file.c_str());
-    if (stream.status().bad()) return skip(ErrorCode::IoError, std::string("cannot open: ") + stream.status().text());
+private:
+    ByteSource::Bytes m_bytes;
+    std::size_t m_pos = 0;
+};
+
+class MemoryInputStream : public DcmInputStream {
+public:
+    // The base only stores the producer's address here (DCMTK's own file stream does the same).
+    explicit MemoryInputStream(ByteSource::Bytes bytes)
+        : DcmInputStream(&m_producer), m_producer(bytes), m_bytes(bytes) {}
+    DcmInputStreamFactory* newFactory() const override;
+
+private:
+    MemoryProducer m_producer;
+    ByteSource::Bytes m_bytes;
+};
+
+class MemoryInputStreamFactory : public DcmInputStreamFactory {
+public:
+    MemoryInputStreamFactory(ByteSource::Bytes bytes, offile_off_t offset)
+        : m_bytes(std::move(bytes)), m_offset(offset) {}
+    DcmInputStream* create() const override {
+        auto* stream = new MemoryInputStream(m_bytes);
+        stream->skip(m_offset);
+        return stream;
+    }
+    DcmInputStreamFactory* clone() const override { return new MemoryInputStreamFactory(*this); }
+    DcmInputStreamFactoryType ident() const override { return DFT_DcmInputFileStreamFactory; }
+
+private:
+    ByteSource::Bytes m_bytes;
+    offile_off_t m_offset = 0;
+};
+
+DcmInputStreamFactory* MemoryInputStream::newFactory() const {
+    // Behind a decompression filter (deflated data) positions are not byte offsets: values are read at once then.
+    if (currentProducer() != &m_producer) return nullptr;
+    return new MemoryInputStreamFactory(m_bytes, tell());
+}
+
+std::unique_ptr<DcmInputStream> openStream(const ByteSource::Bytes& memory, const fs::path& file) {
+    if (memory) return std::make_unique<MemoryInputStream>(memory);
+    return std::make_unique<DcmInputFileStream>(file.c_str());
+}
+
+struct MetaHeader {
+    std::uint64_t end = 0;      // offset of the data set
+    std::string transferSyntax; // (0002,0010)
+};
+
+// Reads only the File Meta Information, with DCMTK's own rules (group length, missing preamble), to learn the
+// transfer syntax and where the data set starts before DCMTK reads the data set itself.
+MetaHeader readMetaHeader(const ByteSource& src, const fs::path& file) {
+    MetaHeader m;
+    std::unique_ptr<DcmInputStream> stream = openStream(src.memory(), file);
+    if (stream->status().bad()) return m;
+    DcmMetaInfo meta;
+    meta.transferInit();
+    const OFCondition status = meta.read(*stream, EXS_Unknown, EGL_noChange, 4096);
+    meta.transferEnd();
+    if (status.bad()) return m;
+    m.end = static_cast<std::uint64_t>(stream->tell());
+    m.transferSyntax = getString(meta, DCM_TransferSyntaxUID);
+    return m;
+}
+
+// Deflate's ratio is at most about 1:1032, so this many bytes of inflated data set per byte of file cannot be real.
+constexpr std::uint64_t maxInflatedBytes = std::uint64_t{2} << 30;
+
+ScannedFile scanSource(const ByteSource& src, const fs::path& file, const std::string& deflatedUid);
+
+// A deflated data set (PS3.5 A.5: raw deflate after the meta header) is inflated here, once, and scanned as the
+// Explicit VR Little Endian data set it holds. Left to DCMTK, it would be read through an inflate filter that cannot
+// skip values: every element's stated length would be allocated before the data is found to be shorter.
+ScannedFile scanDeflated(const ByteSource& src, const fs::path& file, const MetaHeader& meta) {
+    const std::uint64_t compressedSize = src.size() - std::min(src.size(), meta.end);
+    std::vector<std::uint8_t> compressed(static_cast<std::size_t>(compressedSize));
+    if (!src.readAt(meta.end, compressed.data(), compressed.size()))
+        return skip(ErrorCode::Corrupt, "truncated deflated data set");
+    auto inflated = std::make_shared<std::vector<std::uint8_t>>();
+    std::string problem;
+    // Raw deflate as the standard says; some writers add a zlib header, which the second attempt accepts.
+    for (const int windowBits : {-MAX_WBITS, MAX_WBITS}) {
+        inflated->clear();
+        problem.clear();
+        z_stream z{};
+        if (inflateInit2(&z, windowBits) != Z_OK) return skip(ErrorCode::Internal, "zlib could not be initialised");
+        z.next_in = compressed.data();
+        z.avail_in = static_cast<uInt>(std::min<std::size_t>(compressed.size(), UINT32_MAX));
+        int rc = Z_OK;
+        std::uint8_t chunk[1 << 16];
+        while (rc == Z_OK) {
+            z.next_out = chunk;
+            z.avail_out = sizeof chunk;
+            rc = inflate(&z, Z_NO_FLUSH);
+            inflated->insert(inflated->end(), chunk, chunk + (sizeof chunk - z.avail_out));
+            if (inflated->size() > maxInflatedBytes ||
+                inflated->size() > 2000 * std::max<std::uint64_t>(compressedSize, 1)) {
+                problem = "deflated data set inflates to more than " + std::to_string(inflated->size()) + " bytes";
+                rc = Z_MEM_ERROR;
+            }
+        }
+        if (problem.empty() && rc != Z_STREAM_END)
+            problem =
+                "truncated or corrupt deflated data set (zlib: " + std::string(z.msg ? z.msg : "stream incomplete") +
+                ")";
+        inflateEnd(&z);
+        if (problem.empty()) break;
+    }
+    if (!problem.empty()) return skip(ErrorCode::Corrupt, problem);
+    ByteSource dataset;
+    dataset.openMemory(std::move(inflated));
+    return scanSource(dataset, file, meta.transferSyntax);
+}
+
+std::string errnoText(int error) {
+    if (error == EACCES || error == EPERM) return "permission denied";
+    return std::strerror(error);
+}
+
+// `deflatedUid` set: `src` is the inflated data set of a deflated file (Explicit VR Little Endian, no meta header).
+ScannedFile scanSource(const ByteSource& src, const fs::path& file, const std::string& deflatedUid = {}) {
+    initDcmtk();
+    const std::uint64_t fileSize = src.size();
+    const bool bare = !deflatedUid.empty();
+    if (fileSize == 0)
+        return skip(bare ? ErrorCode::Corrupt : ErrorCode::InvalidInput,
+                    bare ? "the deflated data set is empty" : "empty file (0 bytes): not a DICOM file");
+
+    unsigned char pre[132] = {};
+    const bool hasPreamble = !bare &&
+                             src.readAt(0, pre, static_cast<std::size_t>(std::min<std::uint64_t>(fileSize, 132))) &&
+                             pre[128] == 'D' && pre[129] == 'I' && pre[130] == 'C' && pre[131] == 'M';
+    // A deflated data set is inflated first (scanDeflated says why); DCMTK decides from the meta header, so do we.
+    // Only files with a meta header (after a preamble, or at the start: group 0002) can be deflated.
+    const bool metaAtStart = pre[0] == 0x02 && pre[1] == 0x00;
+    if (!bare && (hasPreamble || metaAtStart))
+        if (const MetaHeader meta = readMetaHeader(src, file);
+            DcmXfer(meta.transferSyntax.c_str()).getStreamCompression() != ESC_none)
+            return scanDeflated(src, file, meta);
+
+    std::unique_ptr<DcmInputStream> stream = openStream(src.memory(), file);
+    if (stream->status().bad()) return skip(ErrorCode::IoError, std::string("cannot open: ") + stream->status().text());
     DcmFileFormat ff;
-    ff.transferInit();
+    DcmDataset& ds = *ff.getDataset();
     // Values above 4 KB (LUT data, overlays, private blobs) are left on disk and read on demand, so the scan reads
     // little more than the header bytes; parsing stops at the top-level Pixel Data.
-    const OFCondition status = ff.readUntilTag(stream, EXS_Unknown, EGL_noChange, 4096, DCM_PixelData);
-    ff.transferEnd();
-    const auto streamPos = static_cast<std::uint64_t>(stream.tell());
-    const bool atEnd = stream.eos();
-    DcmDataset& ds = *ff.getDataset();
+    OFCondition status;
+    if (bare) {
+        ds.transferInit();
+        status = ds.readUntilTag(*stream, EXS_LittleEndianExplicit, EGL_noChange, 4096, DCM_PixelData);
+        ds.transferEnd();
+    } else {
+        ff.transferInit();
+        status = ff.readUntilTag(*stream, EXS_Unknown, EGL_noChange, 4096, DCM_PixelData);
+        ff.transferEnd();
+    }
+    const auto streamPos = static_cast<std::uint64_t>(stream->tell());
+    const bool atEnd = stream->eos();
 
-    const bool dicomLike = hasPreamble || looksLikeDicom(ds);
-    if (!dicomLike) return skip(ErrorCode::InvalidInput, "not a DICOM file");
+    const bool dicomLike = bare || hasPreamble || looksLikeDicom(ds);
+    if (!dicomLike) {
+        const std::string what = describeNonDicom(src);
+        return skip(ErrorCode::InvalidInput, "not a DICOM file" + (what.empty() ? std::string() : " (" + what + ")"));
+    }
     if (status.bad())
         return skip(ErrorCode::Corrupt,
                     std::string(hasPreamble ? "truncated or corrupt DICOM file" : "corrupt DICOM data set") +
@@ -552,18 +924,20 @@ ScannedFile scanFile(const fs::path& file) {
     ff.getMetaInfo()->findAndGetOFString(DCM_MediaStorageSOPClassUID, mediaClass);
     if (mediaClass == UID_MediaStorageDirectoryStorage || ds.tagExists(DCM_DirectoryRecordSequence)) {
         ScannedFile s;
-        s.dicomDirReferences = dicomDirReferences(ds, file);
+        s.dicomDirReferences = src.memory() ? std::vector<fs::path>{} : dicomDirReferences(ds, file);
         return s;
     }
 
     DicomHeader h;
     h.file = file;
-    const DcmXfer xfer(ds.getOriginalXfer());
+    h.memory = src.memory();
+    h.datasetOnly = bare;
+    const DcmXfer xfer(bare ? EXS_LittleEndianExplicit : ds.getOriginalXfer());
     OFString tsUid;
     ff.getMetaInfo()->findAndGetOFString(DCM_TransferSyntaxUID, tsUid);
-    h.transferSyntaxUid = trim(tsUid.c_str());
+    h.transferSyntaxUid = bare ? deflatedUid : trim(tsUid.c_str());
     if (h.transferSyntaxUid.empty()) h.transferSyntaxUid = xfer.getXferID();
-    h.deflated = xfer.getStreamCompression() != ESC_none;
+    h.deflated = bare;
     h.sopClassUid = getString(ds, DCM_SOPClassUID);
 
     if (ds.tagExists(DCM_FloatPixelData) || ds.tagExists(DCM_DoubleFloatPixelData))
@@ -582,20 +956,15 @@ ScannedFile scanFile(const fs::path& file) {
         return skip(ErrorCode::Unsupported, std::string(declared.getXferName()) + " transfer syntax (" +
                                                 h.transferSyntaxUid + ") is not decodable with this DCMTK build");
 
-    if (h.deflated) {
-        // Offsets in the inflated stream mean nothing in the file: trust DCMTK's parse and decode through it.
-        if (atEnd) return skip(ErrorCode::InvalidInput, "no pixel data (" + sopClassName(h.sopClassUid) + ")");
-    } else {
-        if (atEnd) return skip(ErrorCode::InvalidInput, "no pixel data (" + sopClassName(h.sopClassUid) + ")");
-        const Located loc = locatePixelData(file, streamPos, fileSize, xfer);
-        if (!loc.problem.empty()) return skip(loc.code, loc.problem);
-        if (!loc.location) return skip(ErrorCode::InvalidInput, "no pixel data (" + sopClassName(h.sopClassUid) + ")");
-        h.pixels = *loc.location;
-        if (h.pixels.encapsulated != declared.isEncapsulated())
-            return skip(ErrorCode::Corrupt,
-                        "pixel data encoding does not match the transfer syntax " + h.transferSyntaxUid);
-    }
-
+    // (For a deflated file `src` holds the inflated data set, so these offsets are in it, and decoding reads it.)
+    if (atEnd) return skip(ErrorCode::InvalidInput, "no pixel data (" + sopClassName(h.sopClassUid) + ")");
+    const Located loc = locatePixelData(src, streamPos, xfer);
+    if (!loc.problem.empty()) return skip(loc.code, loc.problem);
+    if (!loc.location) return skip(ErrorCode::InvalidInput, "no pixel data (" + sopClassName(h.sopClassUid) + ")");
+    h.pixels = *loc.location;
+    if (h.pixels.encapsulated != declared.isEncapsulated())
+        return skip(ErrorCode::Corrupt,
+                    "pixel data encoding does not match the transfer syntax " + h.transferSyntaxUid);
     // Pixel format.
     PixelFormat& f = h.format;
     f.rows = getInt(ds, DCM_Rows).value_or(0);
@@ -630,7 +999,7 @@ ScannedFile scanFile(const fs::path& file) {
         return skip(ErrorCode::Unsupported, std::to_string(f.samplesPerPixel) + " samples per pixel are not supported");
     if (f.samplesPerPixel == 3 && f.bitsAllocated == 32)
         return skip(ErrorCode::Unsupported, "32-bit colour pixels are not supported");
-    if (!h.pixels.encapsulated && !h.deflated) {
+    if (!h.pixels.encapsulated) {
         const std::uint64_t need =
             static_cast<std::uint64_t>(f.frames) * (pi == "YBR_FULL_422" ? f.frameVoxels() * 2 : f.nativeFrameBytes());
         if (h.pixels.valueLength < need)
@@ -661,6 +1030,12 @@ ScannedFile scanFile(const fs::path& file) {
     h.frameOfReferenceUid = getString(ds, DCM_FrameOfReferenceUID);
     h.seriesNumber = getInt(ds, DCM_SeriesNumber);
     h.instanceNumber = getInt(ds, DCM_InstanceNumber);
+    h.acquisitionNumber = getInt(ds, DCM_AcquisitionNumber);
+    h.echoNumber = getInt(ds, DCM_EchoNumbers);
+    h.imageType = getString(ds, DCM_ImageType);
+    for (auto& ch : h.imageType) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    h.isLocalizer = hasValue(h.imageType, "LOCALIZER") || hasValue(h.imageType, "SCOUT");
+    h.gantryTilt = getDouble(ds, DCM_GantryDetectorTilt);
 
     // Geometry and value mapping: classic attributes first, then enhanced functional groups.
     h.image.position = getVec3(ds, DCM_ImagePositionPatient);
@@ -674,16 +1049,15 @@ ScannedFile scanFile(const fs::path& file) {
     h.spacingBetweenSlices = getDouble(ds, DCM_SpacingBetweenSlices);
     h.gridFrameOffsets = getDoubles(ds, DCM_GridFrameOffsetVector);
     h.hasModalityLutSequence = ds.tagExists(DCM_ModalityLUTSequence);
-    h.isMosaic = getString(ds, DCM_ImageType).find("MOSAIC") != std::string::npos;
+    h.isMosaic = hasValue(h.imageType, "MOSAIC");
+    h.image.echoTime = getDouble(ds, DCM_EchoTime);
+    h.image.temporalPosition = getInt(ds, DCM_TemporalPositionIdentifier);
+    h.image.cardiacPhasePercent = getDouble(ds, DCM_NominalPercentageOfCardiacPhase);
+    h.image.triggerTime = getDouble(ds, DCM_TriggerTime);
     readWindows(ds, h.windowPresets);
 
     if (DcmItem* shared = firstItem(ds, DCM_SharedFunctionalGroupsSequence)) {
-        const FrameInfo s = readFunctionalGroup(*shared, h, true);
-        if (s.position) h.image.position = s.position;
-        if (s.orientation) h.image.orientation = s.orientation;
-        if (s.pixelSpacing) h.image.pixelSpacing = s.pixelSpacing;
-        if (s.rescaleSlope) h.image.rescaleSlope = s.rescaleSlope;
-        if (s.rescaleIntercept) h.image.rescaleIntercept = s.rescaleIntercept;
+        merge(h.image, readFunctionalGroup(*shared, h, true));
     }
     DcmSequenceOfItems* perFrame = nullptr;
     if (ds.findAndGetSequence(DCM_PerFrameFunctionalGroupsSequence, perFrame).good() && perFrame != nullptr) {
@@ -705,10 +1079,108 @@ ScannedFile scanFile(const fs::path& file) {
         if (unitsX == 3 && unitsY == 3 && dx && dy && *dx > 0 && *dy > 0)
             h.ultrasoundSpacing = std::array<double, 2>{*dy * 10.0, *dx * 10.0};
     }
+    if (h.isMosaic) unpackMosaic(ds, h);
 
     ScannedFile s;
     s.header = std::move(h);
     return s;
+}
+
+} // namespace
+
+ByteSource::~ByteSource() {
+    if (m_fd >= 0) ::close(m_fd);
+}
+
+bool ByteSource::openFile(const fs::path& file, std::string& problem) {
+    m_memory.reset();
+    m_fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (m_fd < 0) {
+        problem = errnoText(errno) + ": the file cannot be opened for reading";
+        return false;
+    }
+    struct stat st {};
+    if (::fstat(m_fd, &st) != 0) {
+        problem = errnoText(errno) + ": cannot read the file size";
+        return false;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        problem = "not a regular file";
+        return false;
+    }
+    m_size = static_cast<std::uint64_t>(st.st_size);
+    return true;
+}
+
+void ByteSource::openMemory(Bytes bytes) {
+    m_memory = std::move(bytes);
+    m_size = m_memory ? m_memory->size() : 0;
+}
+
+bool ByteSource::readAt(std::uint64_t offset, void* out, std::size_t n) const {
+    if (offset > m_size || n > m_size - offset) return false;
+    if (n == 0) return true; // (memcpy with an empty buffer's null data() is undefined)
+    if (m_memory) {
+        std::memcpy(out, m_memory->data() + offset, n);
+        return true;
+    }
+    auto* dst = static_cast<char*>(out);
+    while (n > 0) {
+        const ssize_t got = ::pread(m_fd, dst, n, static_cast<off_t>(offset));
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return false;
+        dst += got;
+        offset += static_cast<std::uint64_t>(got);
+        n -= static_cast<std::size_t>(got);
+    }
+    return true;
+}
+
+ScannedFile scanFile(const fs::path& file) {
+    ByteSource src;
+    std::string problem;
+    if (!src.openFile(file, problem)) return skip(ErrorCode::IoError, problem);
+    return scanSource(src, file);
+}
+
+ScannedFile scanMemory(ByteSource::Bytes bytes, const fs::path& name) {
+    ByteSource src;
+    src.openMemory(std::move(bytes));
+    return scanSource(src, name);
+}
+
+Result<void> loadDataset(const DicomHeader& header, DcmFileFormat& ff) {
+    initDcmtk();
+    OFCondition cond;
+    if (header.memory) {
+        // As DcmFileFormat::loadFile does for files: values above 4 KB are read when used (pixel data on decoding).
+        MemoryInputStream stream(header.memory);
+        if (header.datasetOnly) {
+            DcmDataset& ds = *ff.getDataset();
+            ds.transferInit();
+            cond = ds.read(stream, EXS_LittleEndianExplicit, EGL_noChange, 4096);
+            ds.transferEnd();
+        } else {
+            ff.transferInit();
+            cond = ff.read(stream, EXS_Unknown, EGL_noChange, 4096);
+            ff.transferEnd();
+        }
+    } else {
+        cond = ff.loadFile(header.file.c_str());
+    }
+    if (cond.bad())
+        return makeError(ErrorCode::Corrupt,
+                         header.file.string() + ": DCMTK could not read the file: " + std::string(cond.text()));
+    return {};
+}
+
+PixelFormat DicomHeader::storedFormat() const {
+    if (!mosaic) return format;
+    PixelFormat f = format;
+    f.rows = mosaic->mosaicRows;
+    f.columns = mosaic->mosaicColumns;
+    f.frames = 1;
+    return f;
 }
 
 Result<DicomHeader> readHeader(const fs::path& file) {

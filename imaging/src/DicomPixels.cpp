@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <limits>
 
 #include <dcmtk/config/osconfig.h> // must come first among DCMTK headers
@@ -198,21 +197,23 @@ Error fileError(const DicomHeader& h, ErrorCode code, const std::string& what) {
     return makeError(code, h.file.string() + ": " + what);
 }
 
-Result<void> decodeNative(const DicomHeader& h, const RawVolume& out, const std::vector<int>& slotOfFrame,
-                          std::vector<ValueRange>& ranges) {
-    const PixelFormat& f = h.format;
+Result<void> decodeNative(const DicomHeader& h, const PixelFormat& f, const RawVolume& out,
+                          const std::vector<int>& slotOfFrame, std::vector<ValueRange>& ranges) {
     const std::size_t frameBytes = storedFrameBytes(f);
-    std::ifstream in(h.file, std::ios::binary);
-    if (!in) return fileError(h, ErrorCode::IoError, "cannot open for reading");
+    ByteSource in;
+    std::string problem;
+    if (h.memory) {
+        in.openMemory(h.memory);
+    } else if (!in.openFile(h.file, problem)) {
+        return fileError(h, ErrorCode::IoError, problem);
+    }
     std::vector<std::uint8_t> buffer(frameBytes);
     // 8-bit samples in a big-endian OW element are swapped in pairs like any 16-bit word.
     const bool swapPairs = h.pixels.bigEndian && h.pixels.wordValues && f.bitsAllocated == 8;
     for (std::size_t fr = 0; fr < slotOfFrame.size(); ++fr) {
         const int slot = slotOfFrame[fr];
         if (slot < 0) continue;
-        in.seekg(static_cast<std::streamoff>(h.pixels.valueOffset + fr * frameBytes));
-        in.read(reinterpret_cast<char*>(buffer.data()), static_cast<std::streamsize>(frameBytes));
-        if (static_cast<std::size_t>(in.gcount()) != frameBytes)
+        if (!in.readAt(h.pixels.valueOffset + fr * frameBytes, buffer.data(), frameBytes))
             return fileError(h, ErrorCode::Corrupt, "truncated: frame " + std::to_string(fr + 1) + " is incomplete");
         if (swapPairs)
             for (std::size_t i = 0; i + 1 < buffer.size(); i += 2) std::swap(buffer[i], buffer[i + 1]);
@@ -222,25 +223,27 @@ Result<void> decodeNative(const DicomHeader& h, const RawVolume& out, const std:
     return {};
 }
 
-Result<void> decodeWithDcmtk(const DicomHeader& h, const RawVolume& out, const std::vector<int>& slotOfFrame,
-                             std::vector<ValueRange>& ranges) {
+Result<void> decodeWithDcmtk(const DicomHeader& h, const PixelFormat& stored, const RawVolume& out,
+                             const std::vector<int>& slotOfFrame, std::vector<ValueRange>& ranges) {
     DcmFileFormat ff;
-    OFCondition cond = ff.loadFile(h.file.c_str());
-    if (cond.bad())
-        return fileError(h, ErrorCode::Corrupt, std::string("DCMTK could not read the file: ") + cond.text());
+    if (auto loaded = loadDataset(h, ff); !loaded) return loaded.error();
     DcmDataset* ds = ff.getDataset();
-    cond = ds->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
+    OFCondition cond = ds->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
     if (cond.bad() || !ds->canWriteXfer(EXS_LittleEndianExplicit))
         return fileError(h, ErrorCode::Corrupt,
                          "decoding " + std::string(DcmXfer(h.transferSyntaxUid.c_str()).getXferName()) +
                              " pixel data failed" + (cond.bad() ? std::string(": ") + cond.text() : std::string()));
 
     // Decoders may change the colour model (JPEG YBR_FULL_422 → RGB) and the planar configuration.
-    PixelFormat f = h.format;
+    PixelFormat f = stored;
     OFString pi;
     if (ds->findAndGetOFString(DCM_PhotometricInterpretation, pi).good() && !pi.empty()) f.photometric = pi.c_str();
     Uint16 planar = 0;
     f.planarConfiguration = ds->findAndGetUint16(DCM_PlanarConfiguration, planar).good() ? planar : 0;
+    // Only the header's palette can colour palette images: a decoded data set claiming PALETTE COLOR for an image
+    // the header did not (crafted or broken files) has none to use.
+    if (f.photometric == "PALETTE COLOR" && !h.palette)
+        return fileError(h, ErrorCode::Corrupt, "decoded data is PALETTE COLOR but the header has no palette");
 
     DcmElement* pixelData = nullptr;
     Uint8* bytes = nullptr;
@@ -262,6 +265,64 @@ Result<void> decodeWithDcmtk(const DicomHeader& h, const RawVolume& out, const s
     return {};
 }
 
+Result<void> decodeStored(const DicomHeader& h, const PixelFormat& stored, const RawVolume& out,
+                          const std::vector<int>& slotOfFrame, std::vector<ValueRange>& ranges) {
+    if (h.pixels.encapsulated) return decodeWithDcmtk(h, stored, out, slotOfFrame, ranges);
+    return decodeNative(h, stored, out, slotOfFrame, ranges);
+}
+
+template <typename T> ValueRange rangeOf(const T* p, std::size_t n) {
+    if (n == 0) return {};
+    const auto [lo, hi] = std::minmax_element(p, p + n);
+    return {static_cast<double>(*lo), static_cast<double>(*hi)};
+}
+
+// A mosaic is decoded whole, then each wanted tile is copied into its slot (tiles run left to right, then down).
+Result<void> decodeMosaic(const DicomHeader& h, const RawVolume& out, const std::vector<int>& slotOfFrame,
+                          std::vector<ValueRange>& ranges) {
+    const MosaicLayout& m = *h.mosaic;
+    const PixelFormat stored = h.storedFormat();
+    const std::size_t bytes = rawBytes(out.kind);
+    std::vector<std::uint8_t> whole(stored.frameVoxels() * bytes);
+    std::vector<ValueRange> wholeRange(1);
+    if (auto r = decodeStored(h, stored, RawVolume{out.kind, whole.data(), stored.frameVoxels()}, {0}, wholeRange); !r)
+        return r;
+    const auto tileRows = static_cast<std::size_t>(h.format.rows),
+               tileColumns = static_cast<std::size_t>(h.format.columns);
+    const auto mosaicColumns = static_cast<std::size_t>(m.mosaicColumns);
+    for (std::size_t t = 0; t < slotOfFrame.size(); ++t) {
+        const int slot = slotOfFrame[t];
+        if (slot < 0) continue;
+        const std::size_t tileRow = t / static_cast<std::size_t>(m.across),
+                          tileColumn = t % static_cast<std::size_t>(m.across);
+        std::uint8_t* dst =
+            static_cast<std::uint8_t*>(out.base) + static_cast<std::size_t>(slot) * out.frameVoxels * bytes;
+        for (std::size_t y = 0; y < tileRows; ++y) {
+            const std::size_t from = ((tileRow * tileRows + y) * mosaicColumns + tileColumn * tileColumns) * bytes;
+            std::memcpy(dst + y * tileColumns * bytes, whole.data() + from, tileColumns * bytes);
+        }
+        ValueRange& range = ranges[static_cast<std::size_t>(slot)];
+        switch (out.kind) {
+        case RawKind::UInt8:
+            range = rangeOf(reinterpret_cast<const std::uint8_t*>(dst), out.frameVoxels);
+            break;
+        case RawKind::Int16:
+            range = rangeOf(reinterpret_cast<const std::int16_t*>(dst), out.frameVoxels);
+            break;
+        case RawKind::UInt16:
+            range = rangeOf(reinterpret_cast<const std::uint16_t*>(dst), out.frameVoxels);
+            break;
+        case RawKind::Float32:
+            range = rangeOf(reinterpret_cast<const float*>(dst), out.frameVoxels);
+            break;
+        case RawKind::Rgb8:
+            range = {0, 255};
+            break;
+        }
+    }
+    return {};
+}
+
 } // namespace
 
 Result<void> decodeFrames(const DicomHeader& header, const RawVolume& out, const std::vector<int>& slotOfFrame,
@@ -270,8 +331,8 @@ Result<void> decodeFrames(const DicomHeader& header, const RawVolume& out, const
     assert(slotOfFrame.size() == static_cast<std::size_t>(header.format.frames));
     assert(out.frameVoxels == header.format.frameVoxels());
     try {
-        if (header.pixels.encapsulated || header.deflated) return decodeWithDcmtk(header, out, slotOfFrame, ranges);
-        return decodeNative(header, out, slotOfFrame, ranges);
+        if (header.mosaic) return decodeMosaic(header, out, slotOfFrame, ranges);
+        return decodeStored(header, header.format, out, slotOfFrame, ranges);
     } catch (const std::exception& e) { // bad_alloc on absurd sizes, stream errors
         return fileError(header, ErrorCode::Internal, std::string("decoding failed: ") + e.what());
     }

@@ -4,9 +4,11 @@
 #include <atomic>
 #include <climits>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <map>
+#include <numbers>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -14,13 +16,15 @@
 
 #include "DicomHeader.h"
 #include "DicomPixels.h"
+#include "DicomSeriesInternal.h"
 
 // Two stages, so each can grow on its own:
 //  1. scan: headers only (DicomHeader.cpp), in parallel; files grouped into series, a series split where it mixes
-//     orientations or image sizes;
+//     orientations, image sizes, localizers, or (where positions repeat) echoes, time points, phases, acquisitions;
 //  2. load: headers re-read (cheap, and loadSeries stays usable with a SeriesInfo built by hand), slices placed by
-//     their position along the slice normal, frames decoded in parallel into one buffer (DicomPixels.cpp), then
-//     rescaled once into the output pixel type.
+//     their position along the slice normal, frames decoded in parallel into one buffer (DicomPixels.cpp), rescaled
+//     once into the output pixel type, then resampled when the stack is not a regular orthogonal grid (missing
+//     slices, uneven spacing, gantry tilt).
 
 namespace jumeau::imaging {
 
@@ -73,7 +77,7 @@ Error cancelledError() {
     return makeError(ErrorCode::Cancelled, "cancelled");
 }
 
-// ---- scan ---------------------------------------------------------------------------------------------------------
+// ---- text ---------------------------------------------------------------------------------------------------------
 
 std::string fmt(double v, int precision = 4) {
     std::ostringstream s;
@@ -81,6 +85,31 @@ std::string fmt(double v, int precision = 4) {
     s << v;
     return s.str();
 }
+
+// Millimetres and degrees in messages: at least one decimal, at most three ("1.0", "1.5", "2.075").
+std::string dec(double v) {
+    std::ostringstream s;
+    s.setf(std::ios::fixed);
+    s.precision(3);
+    s << v;
+    std::string t = s.str();
+    while (t.size() > 2 && t.back() == '0' && t[t.size() - 2] != '.') t.pop_back();
+    return t == "-0.0" ? "0.0" : t;
+}
+
+std::string degrees(double v) {
+    std::ostringstream s;
+    s.setf(std::ios::fixed);
+    s.precision(1);
+    s << v << "\xC2\xB0";
+    return s.str();
+}
+
+std::string counted(std::size_t n, const std::string& noun) {
+    return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
+// ---- geometry helpers ---------------------------------------------------------------------------------------------
 
 Vec3 normalOf(const std::array<Vec3, 2>& o) {
     return geometry::normalized(geometry::cross(geometry::normalized(o[0]), geometry::normalized(o[1])));
@@ -101,25 +130,41 @@ std::string describeOrientation(const std::optional<std::array<Vec3, 2>>& o) {
            fmt(c.y, 3) + "\\" + fmt(c.z, 3);
 }
 
-bool hasGeometry(const DicomHeader& h) {
-    return h.image.position && h.image.orientation;
+std::string planeName(const std::optional<std::array<Vec3, 2>>& o) {
+    if (!o) return "no geometry";
+    const Vec3 n = normalOf(*o);
+    if (std::abs(n.z) >= 0.95) return "axial";
+    if (std::abs(n.y) >= 0.95) return "coronal";
+    if (std::abs(n.x) >= 0.95) return "sagittal";
+    return "oblique";
 }
 
-// Files that can share one volume: same image size and kind, same orientation, geometry present in all or none.
-struct SubSeries {
-    std::vector<std::size_t> members; // indices into the header list
-    int rows = 0, columns = 0;
-    bool colour = false;
-    std::optional<std::array<Vec3, 2>> orientation;
-    bool geometry = false;
+// ---- scan: grouping -----------------------------------------------------------------------------------------------
 
-    bool accepts(const DicomHeader& h) const {
-        if (h.format.rows != rows || h.format.columns != columns || h.format.isColour() != colour) return false;
-        if (hasGeometry(h) != geometry) return false;
-        if (geometry) return sameOrientation(*h.image.orientation, *orientation);
-        return true;
-    }
+// One image of a scanned series: a single-frame file, or one frame of a multi-frame file.
+struct Unit {
+    std::size_t header = 0;
+    int frame = 0;
+    FrameInfo info;
+    int triggerRank = 0; // rank by TriggerTime among the units at the same position (set while splitting)
+
+    // A position beyond a kilometre is a broken header: no geometry for grouping (and loading refuses it).
+    bool hasGeometry() const { return info.position && info.orientation && geometry::norm(*info.position) <= 1e6; }
+    double projection() const { return geometry::dot(*info.position, normalOf(*info.orientation)); }
 };
+
+// A set of units that will be one volume, with why it was separated from the rest of its series.
+struct Part {
+    std::vector<Unit> units;
+    std::vector<std::string> labels;
+    std::vector<std::string> warnings;
+};
+
+std::string seriesLabel(const DicomHeader& h) {
+    std::string label = "series " + (h.seriesUid.empty() ? std::string("(no SeriesInstanceUID)") : h.seriesUid);
+    if (!h.seriesDescription.empty()) label += " \"" + h.seriesDescription + "\"";
+    return label;
+}
 
 SeriesInfo seriesInfoFrom(const DicomHeader& h) {
     SeriesInfo s;
@@ -139,45 +184,277 @@ SeriesInfo seriesInfoFrom(const DicomHeader& h) {
     return s;
 }
 
-std::string seriesLabel(const DicomHeader& h) {
-    std::string label = "series " + (h.seriesUid.empty() ? std::string("(no SeriesInstanceUID)") : h.seriesUid);
-    if (!h.seriesDescription.empty()) label += " \"" + h.seriesDescription + "\"";
-    return label;
+// The most images found at one position along the normal (1 when every position is distinct). Units without
+// geometry never count as repeated: nothing says where they are.
+std::size_t maxMultiplicity(const std::vector<Unit>& units) {
+    std::vector<double> z;
+    for (const auto& u : units)
+        if (u.hasGeometry()) z.push_back(u.projection());
+    std::sort(z.begin(), z.end());
+    std::size_t best = z.empty() ? 0 : 1, run = 1;
+    for (std::size_t i = 1; i < z.size(); ++i) {
+        run = z[i] - z[i - 1] < 1e-2 ? run + 1 : 1;
+        best = std::max(best, run);
+    }
+    return best;
 }
 
-// Orders files of one sub-series: along the slice normal when there is geometry, else by InstanceNumber.
-void sortMembers(std::vector<std::size_t>& members, const std::vector<DicomHeader>& headers) {
-    const DicomHeader& first = headers[members.front()];
-    const auto instance = [&](std::size_t i) { return headers[i].instanceNumber.value_or(INT_MAX); };
-    if (hasGeometry(first)) {
-        const Vec3 n = normalOf(*first.image.orientation);
-        std::stable_sort(members.begin(), members.end(), [&](std::size_t a, std::size_t b) {
-            const double pa = geometry::dot(*headers[a].image.position, n),
-                         pb = geometry::dot(*headers[b].image.position, n);
-            if (std::abs(pa - pb) > 1e-6) return pa < pb;
-            return instance(a) < instance(b);
-        });
-    } else {
-        std::stable_sort(members.begin(), members.end(),
-                         [&](std::size_t a, std::size_t b) { return instance(a) < instance(b); });
+// What may tell repeated images of one position apart, in the order they are tried. A key separates a part when
+// it has at least two values, no more values than images at the most repeated position (so a CT giving every
+// slice its own AcquisitionNumber is never cut into single slices), and each resulting part repeats less.
+struct KeyValue {
+    double order = 0;  // numeric order of the parts (echo 1 before echo 2)
+    std::string label; // also what identifies the value
+};
+struct SplitKey {
+    const char* name;
+    std::function<std::optional<KeyValue>(const Unit&, const DicomHeader&)> value;
+};
+
+std::string roundedText(double v) {
+    return fmt(std::round(v * 100.0) / 100.0, 6);
+}
+
+const std::vector<SplitKey>& splitKeys() {
+    static const std::vector<SplitKey> keys{
+        {"image type",
+         [](const Unit&, const DicomHeader& h) -> std::optional<KeyValue> {
+             if (h.imageType.empty()) return std::nullopt;
+             return KeyValue{0, "image type " + h.imageType};
+         }},
+        {"echo",
+         [](const Unit&, const DicomHeader& h) -> std::optional<KeyValue> {
+             if (!h.echoNumber) return std::nullopt;
+             return KeyValue{static_cast<double>(*h.echoNumber), "echo " + std::to_string(*h.echoNumber)};
+         }},
+        {"echo time",
+         [](const Unit& u, const DicomHeader&) -> std::optional<KeyValue> {
+             if (!u.info.echoTime) return std::nullopt;
+             return KeyValue{*u.info.echoTime, "TE " + roundedText(*u.info.echoTime) + " ms"};
+         }},
+        {"temporal position",
+         [](const Unit& u, const DicomHeader&) -> std::optional<KeyValue> {
+             if (!u.info.temporalPosition) return std::nullopt;
+             return KeyValue{static_cast<double>(*u.info.temporalPosition),
+                             "time point " + std::to_string(*u.info.temporalPosition)};
+         }},
+        {"cardiac phase",
+         [](const Unit& u, const DicomHeader&) -> std::optional<KeyValue> {
+             if (!u.info.cardiacPhasePercent) return std::nullopt;
+             return KeyValue{*u.info.cardiacPhasePercent, "phase " + roundedText(*u.info.cardiacPhasePercent) + "%"};
+         }},
+        {"acquisition",
+         [](const Unit&, const DicomHeader& h) -> std::optional<KeyValue> {
+             if (!h.acquisitionNumber) return std::nullopt;
+             return KeyValue{static_cast<double>(*h.acquisitionNumber),
+                             "acquisition " + std::to_string(*h.acquisitionNumber)};
+         }},
+        // Cine series often carry nothing but TriggerTime, and it drifts from slice to slice within one phase:
+        // the n-th image of each position by trigger time is phase n.
+        {"trigger time",
+         [](const Unit& u, const DicomHeader&) -> std::optional<KeyValue> {
+             if (!u.info.triggerTime) return std::nullopt;
+             return KeyValue{static_cast<double>(u.triggerRank), "trigger " + std::to_string(u.triggerRank + 1)};
+         }},
+    };
+    return keys;
+}
+
+void rankTriggerTimes(std::vector<Unit>& units) {
+    std::vector<std::size_t> order(units.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    const auto z = [&](std::size_t i) { return units[i].hasGeometry() ? units[i].projection() : 0.0; };
+    // stable_sort: a comparison with a tolerance is not a strict weak order, which std::sort may run past.
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        if (std::abs(z(a) - z(b)) >= 1e-2) return z(a) < z(b);
+        return units[a].info.triggerTime.value_or(0) < units[b].info.triggerTime.value_or(0);
+    });
+    int rank = 0;
+    for (std::size_t n = 0; n < order.size(); ++n) {
+        rank = n > 0 && std::abs(z(order[n]) - z(order[n - 1])) < 1e-2 ? rank + 1 : 0;
+        units[order[n]].triggerRank = rank;
     }
 }
 
+void splitRepeatedPositions(Part part, std::size_t firstKey, const std::vector<DicomHeader>& headers,
+                            const std::string& unitNoun, std::vector<Part>& out) {
+    const std::size_t m = maxMultiplicity(part.units);
+    const auto& keys = splitKeys();
+    if (m > 1) rankTriggerTimes(part.units);
+    for (std::size_t k = firstKey; m > 1 && k < keys.size(); ++k) {
+        std::map<std::pair<double, std::string>, std::vector<Unit>> groups;
+        for (const auto& u : part.units) {
+            const auto v = keys[k].value(u, headers[u.header]);
+            groups[v ? std::pair(v->order, v->label)
+                     : std::pair(-std::numeric_limits<double>::infinity(), std::string("no ") + keys[k].name)]
+                .push_back(u);
+        }
+        if (groups.size() < 2 || groups.size() > m) continue;
+        std::size_t worst = 0;
+        for (const auto& [value, units] : groups) worst = std::max(worst, maxMultiplicity(units));
+        if (worst >= m) continue;
+        for (auto& [value, units] : groups) {
+            std::string label = value.second;
+            if (keys[k].name == std::string("trigger time")) {
+                double sum = 0;
+                for (const auto& u : units) sum += u.info.triggerTime.value_or(0);
+                label = "trigger time " + roundedText(sum / static_cast<double>(units.size())) + " ms";
+            }
+            Part p;
+            p.labels = part.labels;
+            p.labels.push_back(label);
+            p.warnings = part.warnings;
+            p.warnings.push_back(seriesLabel(headers[units.front().header]) + " repeats slice positions (up to " +
+                                 std::to_string(m) + " images at one position): split by " + keys[k].name + " into " +
+                                 std::to_string(groups.size()) + " series; this part: " + label + ", " +
+                                 counted(units.size(), unitNoun));
+            p.units = std::move(units);
+            splitRepeatedPositions(std::move(p), k + 1, headers, unitNoun, out);
+        }
+        return;
+    }
+    out.push_back(std::move(part));
+}
+
+// Orders the units of one part along the slice normal when there is geometry, else by InstanceNumber.
+void sortUnits(std::vector<Unit>& units, const std::vector<DicomHeader>& headers) {
+    const auto instance = [&](const Unit& u) { return headers[u.header].instanceNumber.value_or(INT_MAX); };
+    const bool geometry = std::all_of(units.begin(), units.end(), [](const Unit& u) { return u.hasGeometry(); });
+    std::stable_sort(units.begin(), units.end(), [&](const Unit& a, const Unit& b) {
+        if (geometry) {
+            const double pa = a.projection(), pb = b.projection();
+            if (std::abs(pa - pb) > 1e-6) return pa < pb;
+        }
+        if (instance(a) != instance(b)) return instance(a) < instance(b);
+        return std::pair(a.header, a.frame) < std::pair(b.header, b.frame);
+    });
+}
+
+// Units that can share one volume: same image size and kind, same orientation, geometry present in all or none.
+struct GeometryGroup {
+    std::vector<Unit> units;
+    int rows = 0, columns = 0;
+    bool colour = false;
+    std::optional<std::array<Vec3, 2>> orientation;
+    bool geometry = false;
+
+    bool accepts(const Unit& u, const DicomHeader& h) const {
+        if (h.format.rows != rows || h.format.columns != columns || h.format.isColour() != colour) return false;
+        if (u.hasGeometry() != geometry) return false;
+        if (geometry) return sameOrientation(*u.info.orientation, *orientation);
+        return true;
+    }
+};
+
+std::vector<Part> splitByGeometry(Part part, const std::vector<DicomHeader>& headers, const std::string& unitNoun) {
+    std::vector<GeometryGroup> groups;
+    for (const auto& u : part.units) {
+        const DicomHeader& h = headers[u.header];
+        auto g = std::find_if(groups.begin(), groups.end(), [&](const GeometryGroup& x) { return x.accepts(u, h); });
+        if (g == groups.end()) {
+            GeometryGroup n;
+            n.rows = h.format.rows;
+            n.columns = h.format.columns;
+            n.colour = h.format.isColour();
+            n.geometry = u.hasGeometry();
+            n.orientation = u.info.orientation;
+            groups.push_back(n);
+            g = groups.end() - 1;
+        }
+        g->units.push_back(u);
+    }
+    std::vector<Part> out;
+    if (groups.size() == 1) {
+        out.push_back(std::move(part));
+        return out;
+    }
+    for (auto& g : groups) {
+        Part p;
+        p.labels = part.labels;
+        p.labels.push_back((g.geometry ? planeName(g.orientation) : std::string("no geometry")) + " " +
+                           std::to_string(g.columns) + "x" + std::to_string(g.rows));
+        p.warnings = part.warnings;
+        p.warnings.push_back(seriesLabel(headers[g.units.front().header]) +
+                             " mixes orientations or image sizes: split into " + std::to_string(groups.size()) +
+                             " series; this part has " + counted(g.units.size(), unitNoun) + " of " +
+                             std::to_string(g.columns) + "x" + std::to_string(g.rows) + ", " +
+                             describeOrientation(g.geometry ? g.orientation : std::nullopt));
+        p.units = std::move(g.units);
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
+// Localizers (scouts) stored in the series they plan must never become slices of its volume.
+std::vector<Part> splitLocalizers(Part part, const std::vector<DicomHeader>& headers, const std::string& unitNoun) {
+    std::vector<Unit> localizers, others;
+    for (auto& u : part.units) (headers[u.header].isLocalizer ? localizers : others).push_back(u);
+    std::vector<Part> out;
+    if (localizers.empty() || others.empty()) {
+        out.push_back(std::move(part));
+        return out;
+    }
+    const std::string name = seriesLabel(headers[part.units.front().header]);
+    for (auto* units : {&others, &localizers}) {
+        const bool isLocalizer = units == &localizers;
+        Part p;
+        p.labels = part.labels;
+        if (isLocalizer) p.labels.push_back("localizer");
+        p.warnings = part.warnings;
+        p.warnings.push_back(name +
+                             " mixes localizer (scout) images with other images: split into 2 series; this "
+                             "part: " +
+                             std::string(isLocalizer ? "localizer, " : "without the localizers, ") +
+                             counted(units->size(), unitNoun));
+        p.units = std::move(*units);
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
+// A label for one multi-frame file among several of its series: its acquisition or instance number when those tell
+// the files apart, else its file name.
+std::string fileLabel(const DicomHeader& h, const std::vector<const DicomHeader*>& siblings) {
+    const auto distinct = [&](auto get) {
+        std::set<int> seen;
+        for (const DicomHeader* s : siblings) {
+            const std::optional<int> v = get(*s);
+            if (!v || !seen.insert(*v).second) return false;
+        }
+        return true;
+    };
+    if (distinct([](const DicomHeader& x) { return x.acquisitionNumber; }))
+        return "acquisition " + std::to_string(*h.acquisitionNumber);
+    if (distinct([](const DicomHeader& x) { return x.instanceNumber; }))
+        return "instance " + std::to_string(*h.instanceNumber);
+    return "file " + h.file.filename().string();
+}
+
+fs::path comparable(const fs::path& p) {
+    std::error_code ec;
+    fs::path c = fs::weakly_canonical(p, ec);
+    return ec ? p.lexically_normal() : c;
+}
+
+} // namespace
+
+namespace dicom {
+
 std::vector<SeriesInfo> groupIntoSeries(const std::vector<DicomHeader>& headers) {
-    // Series key: SeriesInstanceUID; every multi-frame file is its own volume (4D enhanced series store one
-    // time point per file).
+    // Series key: SeriesInstanceUID; every multi-frame file is its own volume (4D enhanced series and mosaic fMRI
+    // store one time point per file).
     const auto seriesKey = [](const DicomHeader& h) {
         return h.seriesUid.empty() ? "(none)|" + h.studyUid + "|" + h.modality + "|" + h.frameOfReferenceUid
                                    : h.seriesUid;
     };
     std::vector<std::string> order;
     std::map<std::string, std::vector<std::size_t>> bySeries;
-    std::map<std::string, int> multiFramePerSeries;
+    std::map<std::string, std::vector<const DicomHeader*>> multiFramePerSeries;
     for (std::size_t i = 0; i < headers.size(); ++i) {
         const DicomHeader& h = headers[i];
         std::string key = seriesKey(h);
         if (h.isMultiFrame()) {
-            ++multiFramePerSeries[key];
+            multiFramePerSeries[key].push_back(&h);
             key += "|" + h.file.string();
         }
         auto [it, inserted] = bySeries.try_emplace(key);
@@ -189,44 +466,60 @@ std::vector<SeriesInfo> groupIntoSeries(const std::vector<DicomHeader>& headers)
         SeriesInfo info;
         std::string sortKey;
         int seriesNumber = INT_MAX;
+        std::size_t created = 0;
     };
     std::vector<Built> built;
     for (const auto& key : order) {
         const auto& members = bySeries[key];
-        std::vector<SubSeries> parts;
+        const DicomHeader& first = headers[members.front()];
+        const bool multiFrame = first.isMultiFrame();
+        const std::string unitNoun = multiFrame ? "frame" : "file";
+        Part whole;
         for (std::size_t idx : members) {
             const DicomHeader& h = headers[idx];
-            auto part = std::find_if(parts.begin(), parts.end(), [&](const SubSeries& p) { return p.accepts(h); });
-            if (part == parts.end()) {
-                SubSeries p;
-                p.rows = h.format.rows;
-                p.columns = h.format.columns;
-                p.colour = h.format.isColour();
-                p.geometry = hasGeometry(h);
-                p.orientation = h.image.orientation;
-                parts.push_back(p);
-                part = parts.end() - 1;
+            // Frames of a multi-frame file without positions of their own are stacked at load; for grouping they
+            // have no position (one position for every frame would look like repeats).
+            const bool perFramePositions =
+                !h.perFrame.empty() && std::all_of(h.perFrame.begin(), h.perFrame.end(),
+                                                   [](const FrameInfo& f) { return f.position.has_value(); });
+            for (int f = 0; f < h.format.frames; ++f) {
+                Unit u;
+                u.header = idx;
+                u.frame = f;
+                u.info = h.frame(f);
+                if (h.isMultiFrame() && !perFramePositions) u.info.position.reset();
+                whole.units.push_back(std::move(u));
             }
-            part->members.push_back(idx);
         }
-        for (std::size_t p = 0; p < parts.size(); ++p) {
-            auto& part = parts[p];
-            sortMembers(part.members, headers);
-            const DicomHeader& first = headers[part.members.front()];
+        const auto& siblings = multiFramePerSeries[seriesKey(first)];
+        if (multiFrame && siblings.size() > 1) {
+            whole.labels.push_back(fileLabel(first, siblings));
+            whole.warnings.push_back(seriesLabel(first) + " has " + std::to_string(siblings.size()) +
+                                     " multi-frame files: each is loaded as its own volume");
+        }
+
+        std::vector<Part> parts;
+        for (auto& byKind : splitLocalizers(std::move(whole), headers, unitNoun))
+            for (auto& byGeometry : splitByGeometry(std::move(byKind), headers, unitNoun))
+                splitRepeatedPositions(std::move(byGeometry), 0, headers, unitNoun, parts);
+
+        for (auto& part : parts) {
+            sortUnits(part.units, headers);
+            const DicomHeader& lead = headers[part.units.front().header];
             Built b;
-            b.info = seriesInfoFrom(first);
-            for (std::size_t idx : part.members) b.info.files.push_back(headers[idx].file);
-            if (parts.size() > 1)
-                b.info.warnings.push_back(seriesLabel(first) + " mixes orientations or image sizes: split into " +
-                                          std::to_string(parts.size()) + " series; this part has " +
-                                          std::to_string(part.members.size()) + " file(s) of " +
-                                          std::to_string(part.columns) + "x" + std::to_string(part.rows) + ", " +
-                                          describeOrientation(part.orientation));
-            if (const int multiFrame = first.isMultiFrame() ? multiFramePerSeries[seriesKey(first)] : 0; multiFrame > 1)
-                b.info.warnings.push_back(seriesLabel(first) + " has " + std::to_string(multiFrame) +
-                                          " multi-frame files: each is loaded as its own volume");
-            b.seriesNumber = first.seriesNumber.value_or(INT_MAX);
-            b.sortKey = first.patientId + "|" + first.studyUid;
+            b.info = seriesInfoFrom(lead);
+            std::set<std::size_t> seen;
+            for (const auto& u : part.units)
+                if (seen.insert(u.header).second) b.info.files.push_back(headers[u.header].file);
+            if (multiFrame && part.units.size() < static_cast<std::size_t>(first.format.frames)) {
+                for (const auto& u : part.units) b.info.frames.push_back(u.frame);
+                std::sort(b.info.frames.begin(), b.info.frames.end());
+            }
+            for (std::size_t l = 0; l < part.labels.size(); ++l) b.info.partLabel += (l ? ", " : "") + part.labels[l];
+            b.info.warnings = std::move(part.warnings);
+            b.seriesNumber = lead.seriesNumber.value_or(INT_MAX);
+            b.sortKey = lead.patientId + "|" + lead.studyUid;
+            b.created = built.size();
             built.push_back(std::move(b));
         }
     }
@@ -234,18 +527,16 @@ std::vector<SeriesInfo> groupIntoSeries(const std::vector<DicomHeader>& headers)
         if (a.sortKey != b.sortKey) return a.sortKey < b.sortKey;
         if (a.seriesNumber != b.seriesNumber) return a.seriesNumber < b.seriesNumber;
         if (a.info.seriesUid != b.info.seriesUid) return a.info.seriesUid < b.info.seriesUid;
-        return a.info.files.front() < b.info.files.front();
+        return a.created < b.created;
     });
     std::vector<SeriesInfo> out;
     for (auto& b : built) out.push_back(std::move(b.info));
     return out;
 }
 
-fs::path comparable(const fs::path& p) {
-    std::error_code ec;
-    fs::path c = fs::weakly_canonical(p, ec);
-    return ec ? p.lexically_normal() : c;
-}
+} // namespace dicom
+
+namespace {
 
 // ---- load: slice placement ----------------------------------------------------------------------------------------
 
@@ -257,12 +548,23 @@ struct Slice {
     double projection = 0;
 };
 
+// Output slice k of a resampled volume: (1 - t) * stack[below] + t * stack[above] (t = 0: a copy of `below`).
+struct OutputSlice {
+    int below = 0;
+    int above = 0;
+    double t = 0;
+};
+
 struct SlicePlan {
-    ImageGeometry geometry;
-    std::vector<std::vector<int>> slotOfFrame; // [header][frame] → slot, -1 when not used
-    std::vector<double> slope, intercept;      // per slot
-    std::vector<bool> gap;                     // per slot: no slice there (missing in the series)
+    ImageGeometry stack;                       // the real slices, one slot each, in order along the normal
+    std::vector<std::vector<int>> slotOfFrame; // [header][frame] → stack slot, -1 when not used
+    std::vector<double> slope, intercept;      // per stack slot
     std::vector<std::string> warnings;
+    // Resampling onto `output`, when the stack is not a regular orthogonal grid; `slices` empty: the stack is it.
+    ImageGeometry output;
+    std::vector<OutputSlice> slices;
+    bool sheared = false;                     // in-plane shift per slot (gantry tilt): bilinear in-plane sampling
+    std::vector<std::array<double, 2>> shift; // per stack slot: where its voxel (0,0) is in output voxels (i, j)
 };
 
 double median(std::vector<double> v) {
@@ -271,8 +573,10 @@ double median(std::vector<double> v) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// Slices of all headers, with positions for multi-frame files whose frames have none of their own.
-std::vector<Slice> gatherSlices(const std::vector<DicomHeader>& headers, std::vector<std::string>& warnings) {
+// Slices of all headers (frames selected by `use`), with positions for multi-frame files whose frames have none of
+// their own.
+std::vector<Slice> gatherSlices(const std::vector<DicomHeader>& headers, const std::vector<std::vector<bool>>& use,
+                                std::vector<std::string>& warnings) {
     std::vector<Slice> slices;
     for (std::size_t hi = 0; hi < headers.size(); ++hi) {
         const DicomHeader& h = headers[hi];
@@ -301,6 +605,7 @@ std::vector<Slice> gatherSlices(const std::vector<DicomHeader>& headers, std::ve
             }
         }
         for (int f = 0; f < h.format.frames; ++f) {
+            if (!use[hi][static_cast<std::size_t>(f)]) continue;
             Slice s;
             s.header = hi;
             s.frame = f;
@@ -339,9 +644,17 @@ Vec3 pixelSpacingOf(const std::vector<Slice>& slices, const std::vector<DicomHea
     return {(*ps)[1], (*ps)[0], 1};
 }
 
-Result<SlicePlan> planSlices(const std::vector<DicomHeader>& headers) {
+// A resampled grid may be larger than the stack (a tilted stack is covered by a wider box) but not absurdly so:
+// beyond this factor the positions are more likely wrong than the scanner tilted.
+constexpr double maxGrowth = 4.0;
+
+// Places the real slices (ordered along the normal, one stack slot each) and decides how they become a regular
+// grid: as they are when the spacing is uniform and the stack is not sheared; otherwise through OutputSlices
+// (linear interpolation along the normal) and, for a sheared stack, per-slot in-plane shifts.
+Result<SlicePlan> planSlices(const std::vector<DicomHeader>& headers, const std::vector<std::vector<bool>>& use) {
     SlicePlan plan;
-    std::vector<Slice> slices = gatherSlices(headers, plan.warnings);
+    std::vector<Slice> slices = gatherSlices(headers, use, plan.warnings);
+    if (slices.empty()) return makeError(ErrorCode::InvalidInput, "no frames selected");
     const DicomHeader& h0 = headers.front();
     plan.slotOfFrame.resize(headers.size());
     for (std::size_t i = 0; i < headers.size(); ++i)
@@ -351,9 +664,9 @@ Result<SlicePlan> planSlices(const std::vector<DicomHeader>& headers) {
         return s.info.position.has_value() && s.info.orientation.has_value();
     });
     Vec3 spacing = pixelSpacingOf(slices, headers, plan.warnings);
-    std::vector<const Slice*> placed; // slice of each real slot, in slot order (nullptr for gaps)
+    std::vector<const Slice*> placed; // slice of each stack slot, in slot order
 
-    ImageGeometry& g = plan.geometry;
+    ImageGeometry& g = plan.stack;
     g.size = {h0.format.columns, h0.format.rows, 0};
     if (spatial) {
         const auto orientation = *slices.front().info.orientation;
@@ -361,6 +674,13 @@ Result<SlicePlan> planSlices(const std::vector<DicomHeader>& headers) {
             if (!sameOrientation(*s.info.orientation, orientation))
                 return makeError(ErrorCode::Unsupported, headers[s.header].file.string() +
                                                              ": slices of one volume have different orientations");
+        // Patient coordinates are within a few metres; positions beyond a kilometre are broken headers, and their
+        // differences (and projections) would overflow the arithmetic below.
+        for (const auto& s : slices)
+            if (!(geometry::norm(*s.info.position) <= 1e6))
+                return makeError(ErrorCode::Corrupt,
+                                 headers[s.header].file.string() + ": ImagePositionPatient is not a usable position (" +
+                                     fmt(geometry::norm(*s.info.position), 3) + " mm from the origin)");
         const Vec3 r = geometry::normalized(orientation[0]);
         Vec3 c = geometry::normalized(orientation[1]);
         if (std::abs(geometry::dot(r, c)) > 1e-3)
@@ -375,97 +695,198 @@ Result<SlicePlan> planSlices(const std::vector<DicomHeader>& headers) {
             return std::pair(a.header, a.frame) < std::pair(b.header, b.frame);
         });
 
-        // Several slices at one position (echoes, time points or a repeated acquisition in one series): the
-        // first by InstanceNumber is kept so the volume stays a single 3D grid.
-        std::vector<const Slice*> unique;
+        // Several slices at one position that the scan could not tell apart (no echo, time or acquisition
+        // attribute separates them): the first by InstanceNumber is kept so the volume stays a single 3D grid.
         std::size_t duplicates = 0;
         for (const auto& s : slices) {
-            if (!unique.empty() && std::abs(s.projection - unique.back()->projection) < 1e-2) {
+            if (!placed.empty() && std::abs(s.projection - placed.back()->projection) < 1e-2) {
                 ++duplicates;
                 continue;
             }
-            unique.push_back(&s);
+            placed.push_back(&s);
         }
         if (duplicates > 0)
             plan.warnings.push_back(std::to_string(duplicates) +
                                     " slice(s) share a position with another (echoes or time points in one series?): "
                                     "the first at each position is used");
 
+        const std::size_t count = placed.size();
+        const double z0 = placed.front()->projection;
+        std::vector<double> z(count);
+        for (std::size_t i = 0; i < count; ++i) z[i] = placed[i]->projection - z0;
+
         double kSpacing = 1;
-        std::vector<int> kOf(unique.size(), 0);
-        if (unique.size() == 1) {
+        std::vector<OutputSlice> resampled; // along the normal; empty: the stack's own spacing is regular
+        double outSpacing = 0;
+        if (count == 1) {
             if (h0.spacingBetweenSlices && *h0.spacingBetweenSlices > 0)
                 kSpacing = *h0.spacingBetweenSlices;
             else if (h0.sliceThickness && *h0.sliceThickness > 0)
                 kSpacing = *h0.sliceThickness;
         } else {
             std::vector<double> diffs;
-            for (std::size_t i = 1; i < unique.size(); ++i)
-                diffs.push_back(unique[i]->projection - unique[i - 1]->projection);
+            for (std::size_t i = 1; i < count; ++i) diffs.push_back(z[i] - z[i - 1]);
             const double step = median(diffs);
-            // A step of about a whole multiple of the median is a missing slice: an empty slot keeps every later
-            // slice at its true position. Filling is bounded (at most as many empty slots as slices) so a stray
-            // position or a sparse sample of a series cannot turn into a huge, mostly empty volume.
+            // A step of about a whole multiple of the median is a missing slice: it gets a slot of its own so
+            // every later slice keeps its true position.
+            std::vector<int> kOf(count, 0);
             int missing = 0;
+            double widest = 0;
+            std::size_t widestAt = 0;
             for (std::size_t i = 0; i < diffs.size(); ++i) {
-                const double ratio = diffs[i] / step;
+                // Positions are bounded (above), so ratios are finite; the cap keeps the sums below in int range.
+                const double ratio = std::min(diffs[i] / step, 1e8);
                 const int steps = ratio > 1.5 ? static_cast<int>(std::lround(ratio)) : 1;
-                missing += steps - 1;
-                kOf[i + 1] = kOf[i] + steps;
+                missing = std::min(missing + steps - 1, INT_MAX / 4);
+                kOf[i + 1] = std::min(kOf[i] + steps, INT_MAX / 4);
+                if (diffs[i] > widest) {
+                    widest = diffs[i];
+                    widestAt = i;
+                }
             }
-            const bool fillGaps = missing > 0 && static_cast<std::size_t>(missing) <= unique.size();
-            if (!fillGaps)
-                for (std::size_t i = 0; i < kOf.size(); ++i) kOf[i] = static_cast<int>(i);
+            // Gaps wider than the slices present make the stack a handful of separate images, not a volume:
+            // interpolating across them would invent most of it.
+            if (static_cast<std::size_t>(missing) > count)
+                return makeError(ErrorCode::InvalidInput, std::to_string(missing) + " slices missing among " +
+                                                              std::to_string(count) + " present (slice step " +
+                                                              dec(step) + " mm, widest gap " + dec(widest) +
+                                                              " mm between z=" + dec(placed[widestAt]->projection) +
+                                                              " and z=" + dec(placed[widestAt + 1]->projection) +
+                                                              " mm): too sparse to be a volume, not loaded");
             // Spacing: least squares through the first slice over all slots. It equals the median step for a
             // uniform series, and for positions rounded in the files (steps 6.96..7.07 mm in a real GE series)
             // it removes the drift that stacking at the median would accumulate over the volume.
             double num = 0, den = 0;
-            for (std::size_t i = 1; i < unique.size(); ++i) {
-                num += kOf[i] * (unique[i]->projection - unique[0]->projection);
+            for (std::size_t i = 1; i < count; ++i) {
+                num += kOf[i] * z[i];
                 den += static_cast<double>(kOf[i]) * kOf[i];
             }
             kSpacing = num / den;
             double maxError = 0, minStep = std::numeric_limits<double>::max(), maxStep = 0;
-            for (std::size_t i = 0; i < unique.size(); ++i) {
-                maxError =
-                    std::max(maxError, std::abs(unique[i]->projection - unique[0]->projection - kOf[i] * kSpacing));
+            for (std::size_t i = 0; i < count; ++i) {
+                maxError = std::max(maxError, std::abs(z[i] - kOf[i] * kSpacing));
                 if (i > 0) {
                     const double perSlot = diffs[i - 1] / (kOf[i] - kOf[i - 1]);
                     minStep = std::min(minStep, perSlot);
                     maxStep = std::max(maxStep, perSlot);
                 }
             }
-            if (fillGaps)
-                plan.warnings.push_back(std::to_string(missing) + " missing slice(s) in the series (gaps of whole " +
-                                        "slice steps): empty slots filled with the lowest value keep the other "
-                                        "slices at their true positions");
-            else if (missing > 0)
-                plan.warnings.push_back("large gaps between slices (" + std::to_string(missing) +
-                                        " slice steps missing, more than slices present): slices stacked without "
-                                        "filling the gaps");
-            if (maxStep - minStep > 0.01 * step)
-                plan.warnings.push_back("non-uniform slice spacing: steps of " + fmt(minStep) + " to " + fmt(maxStep) +
-                                        " mm; slices placed every " + fmt(kSpacing) + " mm, off by up to " +
-                                        fmt(maxError, 3) + " mm");
+            // Positions within a tenth of a slice of a regular grid are rounding in the files: placing the slices
+            // on that grid moves none by more than that, while resampling would blur every slice.
+            const bool regular = maxError <= 0.1 * kSpacing;
+            if (regular && missing == 0) {
+                if (maxStep - minStep > 0.01 * step)
+                    plan.warnings.push_back("non-uniform slice spacing: steps of " + fmt(minStep) + " to " +
+                                            fmt(maxStep) + " mm; slices placed every " + fmt(kSpacing) +
+                                            " mm, off by up to " + fmt(maxError, 3) + " mm");
+            } else if (regular) {
+                // Missing slices on an otherwise regular grid: real slices stay on their slots, each gap is
+                // interpolated between the slices around it.
+                outSpacing = kSpacing;
+                resampled.resize(static_cast<std::size_t>(kOf.back()) + 1);
+                for (std::size_t i = 0; i < count; ++i) {
+                    resampled[static_cast<std::size_t>(kOf[i])] = {static_cast<int>(i), static_cast<int>(i), 0};
+                    if (i + 1 == count || kOf[i + 1] - kOf[i] == 1) continue;
+                    const int span = kOf[i + 1] - kOf[i];
+                    for (int k = 1; k < span; ++k)
+                        resampled[static_cast<std::size_t>(kOf[i] + k)] = {static_cast<int>(i), static_cast<int>(i + 1),
+                                                                           static_cast<double>(k) / span};
+                    plan.warnings.push_back(std::to_string(span - 1) + " missing slice" + (span > 2 ? "s" : "") +
+                                            " between z=" + dec(placed[i]->projection) +
+                                            " and z=" + dec(placed[i + 1]->projection) + " mm interpolated");
+                }
+            } else {
+                // Truly uneven spacing (a series stitched from parts acquired at different spacings, or slices
+                // dropped at irregular places): a uniform grid at the finest step, each slice interpolated
+                // linearly from the two real slices around it.
+                const double range = z.back();
+                const double finest = *std::min_element(diffs.begin(), diffs.end());
+                // The grid covers exactly the slices' range: its step is the finest one, shortened just enough
+                // to end on the last slice (nothing invented beyond the data, nothing cut off).
+                const double target = range / finest + 1 <= 2.0 * static_cast<double>(count) ? finest : step;
+                const auto slots = static_cast<std::size_t>(std::ceil(range / target - 1e-6)) + 1;
+                outSpacing = range / static_cast<double>(slots - 1);
+                resampled.resize(slots);
+                std::size_t i = 0;
+                for (std::size_t k = 0; k < slots; ++k) {
+                    const double zk = static_cast<double>(k) * outSpacing;
+                    while (i + 2 < count && z[i + 1] <= zk) ++i;
+                    const double t = std::clamp((zk - z[i]) / (z[i + 1] - z[i]), 0.0, 1.0);
+                    const int below = static_cast<int>(i), above = static_cast<int>(i + 1);
+                    // Output slices on a real slice copy it exactly.
+                    if (t < 1e-3)
+                        resampled[k] = {below, below, 0};
+                    else if (t > 1 - 1e-3)
+                        resampled[k] = {above, above, 0};
+                    else
+                        resampled[k] = {below, above, t};
+                }
+                plan.warnings.push_back("non-uniform slice spacing " + dec(finest) + "\xE2\x80\x93" +
+                                        dec(*std::max_element(diffs.begin(), diffs.end())) + " mm: resampled to " +
+                                        dec(outSpacing) + " mm");
+            }
         }
-        // In-plane drift of the slice positions (gantry tilt or sheared stacks) cannot be held by an orthogonal grid.
-        const Vec3 origin = *unique.front()->info.position;
-        double drift = 0;
-        for (const Slice* s : unique) {
-            const Vec3 v = *s->info.position - origin;
-            drift = std::max(drift, geometry::norm(v - n * geometry::dot(v, n)));
-        }
-        if (drift > 0.5 * std::min(spacing.x, spacing.y))
-            plan.warnings.push_back("slice positions drift " + fmt(drift, 3) +
-                                    " mm within the slice plane (gantry tilt?): the volume stacks slices along the "
-                                    "normal, so far slices are off by up to that much");
-
         spacing.z = kSpacing;
-        g.size[2] = kOf.back() + 1;
-        g.origin = origin;
+        g.size[2] = static_cast<int>(count);
+        g.origin = *placed.front()->info.position;
         g.direction = Mat3::fromColumns(r, c, n);
-        placed.assign(static_cast<std::size_t>(g.size[2]), nullptr);
-        for (std::size_t i = 0; i < unique.size(); ++i) placed[static_cast<std::size_t>(kOf[i])] = unique[i];
+        g.spacing = spacing;
+
+        // In-plane drift of the slice positions (gantry tilt or a sheared stack): the positions do not lie along
+        // the normal of the slices, so no orthogonal grid holds the slices as they are.
+        std::vector<std::array<double, 2>> offset(count);
+        double drift = 0, slopeA = 0, slopeB = 0, zz = 0;
+        for (std::size_t i = 0; i < count; ++i) {
+            const Vec3 v = *placed[i]->info.position - g.origin;
+            offset[i] = {geometry::dot(v, r), geometry::dot(v, c)};
+            drift = std::max(drift, std::hypot(offset[i][0], offset[i][1]));
+            slopeA += offset[i][0] * z[i];
+            slopeB += offset[i][1] * z[i];
+            zz += z[i] * z[i];
+        }
+        plan.output = g;
+        if (!resampled.empty()) {
+            plan.output.spacing.z = outSpacing;
+            plan.output.size[2] = static_cast<int>(resampled.size());
+        }
+        if (drift > 0.5 * std::min(spacing.x, spacing.y)) {
+            double aMin = 0, aMax = 0, bMin = 0, bMax = 0;
+            for (const auto& o : offset) {
+                aMin = std::min(aMin, o[0]);
+                aMax = std::max(aMax, o[0]);
+                bMin = std::min(bMin, o[1]);
+                bMax = std::max(bMax, o[1]);
+            }
+            const double width = g.size[0] + std::ceil((aMax - aMin) / spacing.x - 1e-6);
+            const double height = g.size[1] + std::ceil((bMax - bMin) / spacing.y - 1e-6);
+            const double tilt = zz > 0 ? std::atan(std::hypot(slopeA, slopeB) / zz) * 180.0 / std::numbers::pi : 0;
+            const std::string stated =
+                h0.gantryTilt ? ", GantryDetectorTilt " + degrees(*h0.gantryTilt) : std::string();
+            if (width * height > maxGrowth * g.size[0] * g.size[1]) {
+                plan.warnings.push_back("slice positions drift " + fmt(drift, 3) +
+                                        " mm within the slice plane (gantry tilt of " + degrees(tilt) + stated +
+                                        "): not resampled, an orthogonal grid covering it would be " +
+                                        fmt(width * height / (double(g.size[0]) * g.size[1]), 3) +
+                                        " times larger; far slices are off by up to that much");
+            } else {
+                plan.sheared = true;
+                plan.output.size[0] = static_cast<int>(width);
+                plan.output.size[1] = static_cast<int>(height);
+                plan.output.origin = g.origin + r * aMin + c * bMin;
+                plan.shift.resize(count);
+                for (std::size_t i = 0; i < count; ++i)
+                    plan.shift[i] = {(offset[i][0] - aMin) / spacing.x, (offset[i][1] - bMin) / spacing.y};
+                if (resampled.empty())
+                    for (std::size_t i = 0; i < count; ++i)
+                        resampled.push_back({static_cast<int>(i), static_cast<int>(i), 0});
+                plan.warnings.push_back(
+                    "gantry tilt of " + degrees(tilt) +
+                    " resampled onto an orthogonal grid (slice positions drift up to " + dec(drift) +
+                    " mm within the slice plane" + stated + "; " + std::to_string(plan.output.size[0]) + "x" +
+                    std::to_string(plan.output.size[1]) + "x" + std::to_string(plan.output.size[2]) + " voxels)");
+            }
+        }
+        plan.slices = std::move(resampled);
     } else {
         const bool partial = std::any_of(slices.begin(), slices.end(), [](const Slice& s) {
             return s.info.position.has_value() && s.info.orientation.has_value();
@@ -479,20 +900,16 @@ Result<SlicePlan> planSlices(const std::vector<DicomHeader>& headers) {
                                                   : "no 3D geometry (no ImagePositionPatient/ImageOrientationPatient): "
                                                     "identity orientation assumed");
         g.size[2] = static_cast<int>(slices.size());
+        g.spacing = spacing;
         for (const auto& s : slices) placed.push_back(&s);
+        plan.output = g;
     }
-    g.spacing = spacing;
 
     plan.slope.assign(placed.size(), 1.0);
     plan.intercept.assign(placed.size(), 0.0);
-    plan.gap.assign(placed.size(), false);
     bool zeroSlope = false;
     for (std::size_t k = 0; k < placed.size(); ++k) {
         const Slice* s = placed[k];
-        if (s == nullptr) {
-            plan.gap[k] = true;
-            continue;
-        }
         plan.slotOfFrame[s->header][static_cast<std::size_t>(s->frame)] = static_cast<int>(k);
         double slope = s->info.rescaleSlope.value_or(1.0);
         if (slope == 0) {
@@ -531,15 +948,11 @@ bool isIntegral(double v) {
     return std::abs(v - std::round(v)) < 1e-9;
 }
 
-// Rescales stored values slot by slot into Out; gap slots get `fill`. In and Out may be the same buffer.
+// Rescales stored values slot by slot into Out. In and Out may be the same buffer.
 template <typename Out, typename In>
-void rescaleInto(const In* in, Out* out, const SlicePlan& plan, std::size_t frameVoxels, double fill) {
-    parallelFor(plan.gap.size(), [&](std::size_t k) {
+void rescaleInto(const In* in, Out* out, const SlicePlan& plan, std::size_t frameVoxels) {
+    parallelFor(plan.slope.size(), [&](std::size_t k) {
         const std::size_t base = k * frameVoxels;
-        if (plan.gap[k]) {
-            std::fill(out + base, out + base + frameVoxels, static_cast<Out>(fill));
-            return;
-        }
         const double s = plan.slope[k], b = plan.intercept[k];
         if constexpr (std::is_integral_v<Out>) {
             for (std::size_t i = base; i < base + frameVoxels; ++i)
@@ -553,16 +966,15 @@ void rescaleInto(const In* in, Out* out, const SlicePlan& plan, std::size_t fram
 
 // Output policy: RGB stays RGB8; 8-bit unsigned without rescale stays UInt8 (US, masks); integer rescale results
 // become Int16 when they fit (CT HU, most MR), else UInt16 when they fit (unsigned 16-bit MR); everything else
-// (fractional slopes, PET/dose, 32-bit data) becomes Float32. Gaps (missing slices) get the lowest value.
+// (fractional slopes, PET/dose, 32-bit data) becomes Float32.
 Volume makeVolume(RawBuffer&& raw, const SlicePlan& plan, const std::vector<ValueRange>& ranges) {
-    const ImageGeometry& g = plan.geometry;
+    const ImageGeometry& g = plan.stack;
     const std::size_t frameVoxels = static_cast<std::size_t>(g.size[0]) * static_cast<std::size_t>(g.size[1]);
     if (auto* rgb = std::get_if<std::vector<Rgb8>>(&raw)) return Volume::create(g, std::move(*rgb));
 
     bool identity = true, integral = true;
     double lo = std::numeric_limits<double>::max(), hi = std::numeric_limits<double>::lowest();
-    for (std::size_t k = 0; k < plan.gap.size(); ++k) {
-        if (plan.gap[k]) continue;
+    for (std::size_t k = 0; k < plan.slope.size(); ++k) {
         const double s = plan.slope[k], b = plan.intercept[k];
         identity = identity && s == 1.0 && b == 0.0;
         integral = integral && isIntegral(s) && isIntegral(b);
@@ -572,11 +984,8 @@ Volume makeVolume(RawBuffer&& raw, const SlicePlan& plan, const std::vector<Valu
     }
     if (lo > hi) lo = hi = 0; // cannot happen with at least one slice; keeps the arithmetic below defined
 
-    if (identity && std::holds_alternative<std::vector<std::uint8_t>>(raw)) {
-        auto& v = std::get<std::vector<std::uint8_t>>(raw);
-        rescaleInto(v.data(), v.data(), plan, frameVoxels, lo); // fills gaps only; values unchanged
-        return Volume::create(g, std::move(v));
-    }
+    if (identity && std::holds_alternative<std::vector<std::uint8_t>>(raw))
+        return Volume::create(g, std::move(std::get<std::vector<std::uint8_t>>(raw)));
     const auto convert = [&](auto tag) -> Volume {
         using Out = decltype(tag);
         return std::visit(
@@ -585,11 +994,11 @@ Volume makeVolume(RawBuffer&& raw, const SlicePlan& plan, const std::vector<Valu
                 if constexpr (std::is_same_v<In, Rgb8>) {
                     return {};
                 } else if constexpr (std::is_same_v<In, Out>) {
-                    rescaleInto(in.data(), in.data(), plan, frameVoxels, lo); // in place: no second buffer
+                    rescaleInto(in.data(), in.data(), plan, frameVoxels); // in place: no second buffer
                     return Volume::create(g, std::move(in));
                 } else {
                     std::vector<Out> out(in.size());
-                    rescaleInto(in.data(), out.data(), plan, frameVoxels, lo);
+                    rescaleInto(in.data(), out.data(), plan, frameVoxels);
                     in = {}; // free the stored values before the volume is handed out
                     return Volume::create(g, std::move(out));
                 }
@@ -606,24 +1015,274 @@ void* rawData(RawBuffer& raw) {
     return std::visit([](auto& v) -> void* { return v.data(); }, raw);
 }
 
+// ---- load: resampling onto a regular grid -------------------------------------------------------------------------
+
+// Interpolation arithmetic per channel, and back to the voxel type (rounded and clamped for integers).
+template <typename T> struct Channels {
+    static constexpr int count = 1;
+    static double get(const T& v, int) { return static_cast<double>(v); }
+    static T make(const double* c) {
+        if constexpr (std::is_integral_v<T>)
+            return static_cast<T>(
+                std::clamp<double>(std::round(c[0]), std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max()));
+        else
+            return static_cast<T>(c[0]);
+    }
+};
+template <> struct Channels<Rgb8> {
+    static constexpr int count = 3;
+    static double get(const Rgb8& v, int c) { return c == 0 ? v.r : c == 1 ? v.g : v.b; }
+    static Rgb8 make(const double* c) {
+        const auto to8 = [](double x) { return static_cast<std::uint8_t>(std::clamp(std::round(x), 0.0, 255.0)); };
+        return {to8(c[0]), to8(c[1]), to8(c[2])};
+    }
+};
+
+// Adds weight * (bilinear value of `slice` at continuous index (u, v)) to acc. Neighbours outside the slice count
+// as `outside` (the lowest value): the parts of the output box no slice covers are background.
+template <typename T>
+void addBilinear(double* acc, double weight, const T* slice, int width, int height, double u, double v,
+                 const T& outside) {
+    using C = Channels<T>;
+    const double fu = std::floor(u), fv = std::floor(v);
+    double du = u - fu, dv = v - fv;
+    // Shifts that are whole voxels up to rounding give exact copies.
+    if (du < 1e-9) du = 0;
+    if (dv < 1e-9) dv = 0;
+    if (du > 1 - 1e-9) du = 0, u = fu + 1;
+    if (dv > 1 - 1e-9) dv = 0, v = fv + 1;
+    const long u0 = static_cast<long>(std::floor(u)), v0 = static_cast<long>(std::floor(v));
+    for (int dy = 0; dy < 2; ++dy)
+        for (int dx = 0; dx < 2; ++dx) {
+            const double w = (dx ? du : 1 - du) * (dy ? dv : 1 - dv);
+            if (w == 0) continue;
+            const long x = u0 + dx, y = v0 + dy;
+            const T& p =
+                x >= 0 && y >= 0 && x < width && y < height
+                    ? slice[static_cast<std::size_t>(y) * static_cast<std::size_t>(width) + static_cast<std::size_t>(x)]
+                    : outside;
+            for (int ch = 0; ch < C::count; ++ch) acc[ch] += weight * w * C::get(p, ch);
+        }
+}
+
+template <typename T> Volume resampleTyped(const Volume& stack, const SlicePlan& plan) {
+    using C = Channels<T>;
+    const ImageGeometry& in = stack.geometry();
+    const ImageGeometry& g = plan.output;
+    const T* src = stack.data<T>();
+    const std::size_t inSlice = static_cast<std::size_t>(in.size[0]) * static_cast<std::size_t>(in.size[1]);
+    const std::size_t outSlice = static_cast<std::size_t>(g.size[0]) * static_cast<std::size_t>(g.size[1]);
+    T outside{};
+    if constexpr (!std::is_same_v<T, Rgb8>)
+        if (in.voxelCount() > 0) outside = *std::min_element(src, src + in.voxelCount());
+    std::vector<T> out(g.voxelCount());
+    parallelFor(plan.slices.size(), [&](std::size_t k) {
+        const OutputSlice& o = plan.slices[k];
+        const T* below = src + static_cast<std::size_t>(o.below) * inSlice;
+        const T* above = src + static_cast<std::size_t>(o.above) * inSlice;
+        T* dst = out.data() + k * outSlice;
+        if (!plan.sheared) {
+            if (o.t == 0) {
+                std::copy(below, below + inSlice, dst);
+                return;
+            }
+            for (std::size_t i = 0; i < inSlice; ++i) {
+                double acc[C::count];
+                for (int ch = 0; ch < C::count; ++ch)
+                    acc[ch] = (1 - o.t) * C::get(below[i], ch) + o.t * C::get(above[i], ch);
+                dst[i] = C::make(acc);
+            }
+            return;
+        }
+        const auto& sb = plan.shift[static_cast<std::size_t>(o.below)];
+        const auto& sa = plan.shift[static_cast<std::size_t>(o.above)];
+        for (int j = 0; j < g.size[1]; ++j)
+            for (int i = 0; i < g.size[0]; ++i) {
+                double acc[C::count] = {};
+                addBilinear(acc, 1 - o.t, below, in.size[0], in.size[1], i - sb[0], j - sb[1], outside);
+                if (o.t > 0) addBilinear(acc, o.t, above, in.size[0], in.size[1], i - sa[0], j - sa[1], outside);
+                dst[static_cast<std::size_t>(j) * static_cast<std::size_t>(g.size[0]) + static_cast<std::size_t>(i)] =
+                    C::make(acc);
+            }
+    });
+    return Volume::create(g, std::move(out));
+}
+
+Volume resample(const Volume& stack, const SlicePlan& plan) {
+    switch (stack.pixelType()) {
+    case PixelType::UInt8:
+        return resampleTyped<std::uint8_t>(stack, plan);
+    case PixelType::Int16:
+        return resampleTyped<std::int16_t>(stack, plan);
+    case PixelType::UInt16:
+        return resampleTyped<std::uint16_t>(stack, plan);
+    case PixelType::Int32:
+        return resampleTyped<std::int32_t>(stack, plan);
+    case PixelType::Float32:
+        return resampleTyped<float>(stack, plan);
+    case PixelType::RGB8:
+        return resampleTyped<Rgb8>(stack, plan);
+    }
+    return stack;
+}
+
+// Volumes beyond this many bytes are refused before allocation: such sizes come from broken headers, and no
+// workstation holds them anyway.
+constexpr double maxVolumeBytes = 16.0 * 1024 * 1024 * 1024;
+
 } // namespace
 
 // ---- public API ---------------------------------------------------------------------------------------------------
+
+namespace dicom {
+
+Result<LoadedSeries> assembleSeries(const std::vector<DicomHeader>& headers, const SeriesInfo& series,
+                                    const ProgressFn& progress) {
+    if (headers.empty()) return makeError(ErrorCode::InvalidInput, "series " + series.seriesUid + " has no files");
+    const DicomHeader& h0 = headers.front();
+    RawKind kind = dicom::rawKindFor(h0.format);
+    for (const auto& h : headers) {
+        if (h.format.rows != h0.format.rows || h.format.columns != h0.format.columns ||
+            h.format.isColour() != h0.format.isColour())
+            return makeError(ErrorCode::InvalidInput,
+                             h.file.string() + ": image size or colour differs from " + h0.file.string() + " (" +
+                                 std::to_string(h.format.columns) + "x" + std::to_string(h.format.rows) + " vs " +
+                                 std::to_string(h0.format.columns) + "x" + std::to_string(h0.format.rows) + ")");
+        kind = *dicom::joinRawKinds(kind, dicom::rawKindFor(h.format)); // colour mismatch was excluded above
+    }
+    // Frames of this part: every frame, or the selection a split of a multi-frame file made.
+    std::vector<std::vector<bool>> use(headers.size());
+    for (std::size_t i = 0; i < headers.size(); ++i) {
+        const auto frames = static_cast<std::size_t>(headers[i].format.frames);
+        use[i].assign(frames, series.frames.empty() || !headers[i].isMultiFrame());
+        if (!headers[i].isMultiFrame()) continue;
+        for (int f : series.frames) {
+            if (f < 0 || static_cast<std::size_t>(f) >= frames)
+                return makeError(ErrorCode::InvalidInput, headers[i].file.string() + ": frame " + std::to_string(f) +
+                                                              " does not exist (" + std::to_string(frames) +
+                                                              " frames)");
+            use[i][static_cast<std::size_t>(f)] = true;
+        }
+    }
+
+    auto plan = planSlices(headers, use);
+    if (!plan) return plan.error();
+    const ImageGeometry& g = plan->stack;
+    const std::size_t frameVoxels = h0.format.frameVoxels();
+    const double stackBytes = static_cast<double>(g.voxelCount()) * static_cast<double>(dicom::rawBytes(kind));
+    const double outputBytes = static_cast<double>(plan->output.voxelCount()) * 4.0;
+    if (stackBytes + outputBytes > maxVolumeBytes)
+        return makeError(ErrorCode::Unsupported, "volume too large: " + plan->output.describe());
+    RawBuffer raw;
+    try {
+        raw = allocate(kind, g.voxelCount());
+    } catch (const std::bad_alloc&) {
+        return makeError(ErrorCode::IoError, "not enough memory for " + g.describe());
+    }
+
+    const dicom::RawVolume target{kind, rawData(raw), frameVoxels};
+    std::vector<ValueRange> ranges(plan->slope.size());
+    std::vector<std::optional<Error>> errors(headers.size());
+    std::atomic<std::size_t> decodedFrames{0};
+    const std::size_t totalFrames = std::max<std::size_t>(1, plan->slope.size());
+    const bool finished = parallelFor(
+        headers.size(),
+        [&](std::size_t i) {
+            // Each file writes only its own slots (and their range entries): no locking needed.
+            if (std::none_of(plan->slotOfFrame[i].begin(), plan->slotOfFrame[i].end(), [](int s) { return s >= 0; }))
+                return; // every frame of this file was a duplicate position or not selected
+            auto r = dicom::decodeFrames(headers[i], target, plan->slotOfFrame[i], ranges);
+            if (!r) errors[i] = r.error();
+            decodedFrames += static_cast<std::size_t>(headers[i].format.frames);
+        },
+        [&](std::size_t) {
+            return reportProgress(progress,
+                                  0.05 + 0.8 * std::min(1.0, static_cast<double>(decodedFrames.load()) /
+                                                                 static_cast<double>(totalFrames)),
+                                  "decoding " + std::to_string(decodedFrames.load()) + " frames");
+        });
+    if (!finished) return cancelledError();
+    for (auto& e : errors)
+        if (e) return *e;
+
+    LoadedSeries out;
+    out.info = seriesInfoFrom(h0);
+    out.info.files = series.files;
+    out.info.frames = series.frames;
+    out.info.partLabel = series.partLabel;
+    out.info.warnings = series.warnings;
+    for (auto& w : plan->warnings) out.info.warnings.push_back(std::move(w));
+    if (h0.mosaic)
+        out.info.warnings.push_back("Siemens mosaic: " + std::to_string(h0.mosaic->count) + " slices of " +
+                                    std::to_string(h0.format.columns) + "x" + std::to_string(h0.format.rows) +
+                                    " unpacked from the " + std::to_string(h0.mosaic->mosaicColumns) + "x" +
+                                    std::to_string(h0.mosaic->mosaicRows) + " mosaic image");
+    else if (h0.isMosaic)
+        out.info.warnings.push_back("Siemens mosaic image not unpacked (" + h0.mosaicProblem +
+                                    "): loaded as one 2D image");
+    if (std::any_of(headers.begin(), headers.end(), [](const DicomHeader& h) { return h.hasModalityLutSequence; }))
+        out.info.warnings.push_back("Modality LUT Sequence not applied (rescale slope/intercept used)");
+    if (!reportProgress(progress, 0.85, "converting")) return cancelledError();
+    try {
+        out.volume = makeVolume(std::move(raw), *plan, ranges);
+        if (!plan->slices.empty()) {
+            if (!reportProgress(progress, 0.9, "resampling onto a regular grid")) return cancelledError();
+            out.volume = resample(out.volume, *plan);
+        }
+    } catch (const std::bad_alloc&) {
+        return makeError(ErrorCode::IoError, "not enough memory for " + plan->output.describe());
+    }
+    reportProgress(progress, 1.0, "loaded " + out.volume.geometry().describe());
+    return out;
+}
+
+} // namespace dicom
+
+namespace {
+
+// Every regular file below `root` (directory symlinks are not followed, as in a recursive_directory_iterator);
+// sub-folders that cannot be listed go to `unreadable` instead of ending the walk.
+std::optional<Error> listFiles(const fs::path& root, std::vector<fs::path>& files,
+                               std::vector<SkippedFile>& unreadable) {
+    std::vector<fs::path> pending{root};
+    while (!pending.empty()) {
+        const fs::path dir = pending.back();
+        pending.pop_back();
+        std::error_code ec;
+        fs::directory_iterator it(dir, ec);
+        if (ec) {
+            const std::string why = ec == std::errc::permission_denied ? "permission denied" : ec.message();
+            if (dir == root)
+                return makeError(ErrorCode::IoError, root.string() + ": cannot read the folder (" + why + ")");
+            unreadable.push_back({dir, why + ": the folder cannot be listed", ErrorCode::IoError});
+            continue;
+        }
+        for (; it != fs::directory_iterator(); it.increment(ec)) {
+            if (ec) break; // the folder changed under us (or an I/O error): keep what was found so far
+            std::error_code fec;
+            if (it->is_directory(fec) && !it->is_symlink(fec))
+                pending.push_back(it->path());
+            else if (it->is_regular_file(fec))
+                files.push_back(it->path());
+        }
+        if (ec)
+            unreadable.push_back({dir, "listing the folder failed (" + ec.message() + "): some files may be missing",
+                                  ErrorCode::IoError});
+    }
+    return std::nullopt;
+}
+
+} // namespace
 
 Result<DicomScan> scanDicom(const fs::path& path, const ProgressFn& progress) {
     std::error_code ec;
     const auto status = fs::status(path, ec);
     if (!fs::exists(status)) return makeError(ErrorCode::NotFound, path.string() + ": no such file or folder");
 
+    DicomScan scan;
     std::vector<fs::path> files;
     if (fs::is_directory(status)) {
-        fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec);
-        if (ec) return makeError(ErrorCode::IoError, path.string() + ": cannot read the folder (" + ec.message() + ")");
-        for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
-            if (ec) break; // the tree changed under us (or an I/O error): keep what was found so far
-            std::error_code fec;
-            if (it->is_regular_file(fec)) files.push_back(it->path());
-        }
+        if (auto error = listFiles(path, files, scan.skipped)) return *error;
     } else if (fs::is_regular_file(status)) {
         files.push_back(path);
     } else {
@@ -664,7 +1323,6 @@ Result<DicomScan> scanDicom(const fs::path& path, const ProgressFn& progress) {
         for (auto& m : *more) scanned->push_back(std::move(m));
     }
 
-    DicomScan scan;
     std::vector<DicomHeader> headers;
     for (std::size_t i = 0; i < scanned->size(); ++i) {
         auto& s = (*scanned)[i];
@@ -679,7 +1337,7 @@ Result<DicomScan> scanDicom(const fs::path& path, const ProgressFn& progress) {
             scan.skipped.push_back({files[i], s.skipReason, s.skipCode});
         }
     }
-    scan.series = groupIntoSeries(headers);
+    scan.series = dicom::groupIntoSeries(headers);
     reportProgress(progress, 1.0, "found " + std::to_string(scan.series.size()) + " series");
     return scan;
 }
@@ -703,65 +1361,7 @@ Result<LoadedSeries> loadSeries(const SeriesInfo& series, const ProgressFn& prog
         if (!r->ok()) return r->error();
         headers.push_back(std::move(r->value()));
     }
-    const DicomHeader& h0 = headers.front();
-    RawKind kind = dicom::rawKindFor(h0.format);
-    for (const auto& h : headers) {
-        if (h.format.rows != h0.format.rows || h.format.columns != h0.format.columns ||
-            h.format.isColour() != h0.format.isColour())
-            return makeError(ErrorCode::InvalidInput,
-                             h.file.string() + ": image size or colour differs from " + h0.file.string() + " (" +
-                                 std::to_string(h.format.columns) + "x" + std::to_string(h.format.rows) + " vs " +
-                                 std::to_string(h0.format.columns) + "x" + std::to_string(h0.format.rows) + ")");
-        kind = *dicom::joinRawKinds(kind, dicom::rawKindFor(h.format)); // colour mismatch was excluded above
-    }
-
-    auto plan = planSlices(headers);
-    if (!plan) return plan.error();
-    const ImageGeometry& g = plan->geometry;
-    const std::size_t frameVoxels = h0.format.frameVoxels();
-    RawBuffer raw;
-    try {
-        raw = allocate(kind, g.voxelCount());
-    } catch (const std::bad_alloc&) {
-        return makeError(ErrorCode::IoError, "not enough memory for " + g.describe());
-    }
-
-    const dicom::RawVolume target{kind, rawData(raw), frameVoxels};
-    std::vector<ValueRange> ranges(plan->gap.size());
-    std::vector<std::optional<Error>> errors(headers.size());
-    std::atomic<std::size_t> decodedFrames{0};
-    const std::size_t totalFrames = std::max<std::size_t>(1, g.voxelCount() / std::max<std::size_t>(frameVoxels, 1));
-    const bool finished = parallelFor(
-        headers.size(),
-        [&](std::size_t i) {
-            // Each file writes only its own slots (and their range entries): no locking needed.
-            auto r = dicom::decodeFrames(headers[i], target, plan->slotOfFrame[i], ranges);
-            if (!r) errors[i] = r.error();
-            decodedFrames += static_cast<std::size_t>(headers[i].format.frames);
-        },
-        [&](std::size_t) {
-            return reportProgress(progress,
-                                  0.05 + 0.85 * std::min(1.0, static_cast<double>(decodedFrames.load()) /
-                                                                  static_cast<double>(totalFrames)),
-                                  "decoding " + std::to_string(decodedFrames.load()) + " frames");
-        });
-    if (!finished) return cancelledError();
-    for (auto& e : errors)
-        if (e) return *e;
-
-    LoadedSeries out;
-    out.info = seriesInfoFrom(h0);
-    out.info.files = series.files;
-    out.info.warnings = series.warnings;
-    for (auto& w : plan->warnings) out.info.warnings.push_back(std::move(w));
-    if (h0.isMosaic)
-        out.info.warnings.push_back("Siemens mosaic image: its tiled slices are not unpacked (loaded as one 2D image)");
-    if (std::any_of(headers.begin(), headers.end(), [](const DicomHeader& h) { return h.hasModalityLutSequence; }))
-        out.info.warnings.push_back("Modality LUT Sequence not applied (rescale slope/intercept used)");
-    if (!reportProgress(progress, 0.9, "converting")) return cancelledError();
-    out.volume = makeVolume(std::move(raw), *plan, ranges);
-    reportProgress(progress, 1.0, "loaded " + g.describe());
-    return out;
+    return dicom::assembleSeries(headers, series, progress);
 }
 
 namespace {

@@ -36,7 +36,14 @@ struct SeriesInfo {
     std::string frameOfReferenceUid;
     std::vector<WindowPreset> windowPresets;
     std::vector<std::filesystem::path> files; // the files of this series (one for multi-frame)
-    std::vector<std::string> warnings;        // what was odd but handled (split series, uneven spacing, gaps)
+    // For a part of one multi-frame file (an enhanced file holding several echoes, time points or orientations):
+    // the frames of this part, 0-based. Empty: every frame of every file.
+    std::vector<int> frames;
+    // When one SeriesInstanceUID was split into several volumes, what this part is, for lists and titles:
+    // "echo 2", "phase 30%", "time point 3", "acquisition 3", "localizer", "sagittal 256x256" (joined by ", " when
+    // split along several of these). Empty when the series was not split.
+    std::string partLabel;
+    std::vector<std::string> warnings; // what was odd but handled (split series, uneven spacing, gaps)
 };
 
 struct SkippedFile {
@@ -58,13 +65,19 @@ struct LoadedSeries {
     Volume volume;
 };
 
-// Scans a file or folder (recursively) reading headers only; broken and non-DICOM files go to `skipped`.
-// Error only when the path does not exist or is unreadable. Files are grouped by SeriesInstanceUID; a series
-// mixing orientations or image sizes is split (same seriesUid, a warning in each part); each multi-frame file is
-// its own series entry. A DICOMDIR is skipped, the files it references are scanned.
+// Scans a file or folder (recursively) reading headers only; broken and non-DICOM files, and sub-folders that cannot
+// be listed, go to `skipped` with their reason. Error only when the path does not exist or is unreadable. Files are
+// grouped by SeriesInstanceUID and each multi-frame file is its own series entry. A series is split into several
+// entries (same seriesUid, a `partLabel` and a warning naming why in each) when it mixes orientations or image
+// sizes, localizer (scout) images with others, or, when slice positions repeat, echoes, time points, cardiac phases,
+// image types or acquisitions. A DICOMDIR is skipped, the files it references are scanned.
 Result<DicomScan> scanDicom(const std::filesystem::path& path, const ProgressFn& progress = {});
 
 // Decodes one series found by scanDicom into a Volume (LPS geometry from positions along the slice normal).
+// Slices are ordered by position along the normal and spaced by their positions. Missing slices and uneven spacing
+// are resampled onto a uniform grid by linear interpolation between the neighbouring slices, and a sheared stack
+// (gantry tilt) onto an orthogonal grid covering it; each with a warning saying what was done. A series whose gaps
+// outnumber its slices is refused (error naming the gaps). Siemens mosaics are unpacked into their slices.
 Result<LoadedSeries> loadSeries(const SeriesInfo& series, const ProgressFn& progress = {});
 
 // scanDicom + loadSeries of every series. Error when nothing loads (message names the path and why).
