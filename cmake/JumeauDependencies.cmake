@@ -8,7 +8,7 @@ find_package(CLI11 REQUIRED)
 find_package(DCMTK REQUIRED NO_MODULE)
 
 # ITK: image IO (NRRD/NIfTI/MHA) now, registration and segmentation later. Only the modules we use.
-find_package(ITK 5.2 REQUIRED COMPONENTS ITKCommon ITKIOImageBase ITKIONRRD ITKIONIFTI ITKIOMeta)
+find_package(ITK 5.2 REQUIRED COMPONENTS ITKCommon ITKIOImageBase ITKIONRRD ITKIONIFTI ITKIOMeta ITKIOGDCM)
 
 # CGAL: meshing, repair and booleans (geometry module).
 find_package(CGAL 5.5 REQUIRED)
