@@ -14,7 +14,7 @@ PACKAGES=(
   # small libraries instead of hand-written code
   nlohmann-json3-dev libcli11-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev dicom3tools
+  libgtest-dev libgmock-dev libbenchmark-dev dicom3tools admesh
   # headless rendering for GUI tests and screenshots
   xvfb xauth x11-apps libgl1-mesa-dri mesa-utils imagemagick poppler-utils fonts-dejavu-core
 )

@@ -9,6 +9,10 @@ int g_exitCode = 0;
 int exitCode() { return g_exitCode; }
 void setExitCode(int code) { g_exitCode = code; }
 
-void registerCommands(CLI::App& app) { registerPhantomCommand(app); }
+void registerCommands(CLI::App& app) {
+    registerPhantomCommand(app);
+    registerDicomCommands(app);
+    registerMeshCommand(app);
+}
 
 } // namespace jumeau::cli

@@ -10,5 +10,7 @@ void setExitCode(int code);
 
 // One file per command: PhantomCommand.cpp, ...
 void registerPhantomCommand(CLI::App& app);
+void registerDicomCommands(CLI::App& app); // inspect, convert (DicomCommands.h)
+void registerMeshCommand(CLI::App& app);   // MeshCommand.cpp
 
 } // namespace jumeau::cli

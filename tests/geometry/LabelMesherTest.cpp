@@ -1,0 +1,330 @@
+#include "jumeau/geometry/LabelMesher.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <random>
+
+#include "MeshTestShapes.h"
+
+using namespace jumeau;
+using namespace jumeau::geometry;
+using namespace jumeau::geometry::testing;
+
+namespace {
+
+constexpr double kPi = std::numbers::pi;
+
+struct Accuracy {
+    double volumeErrorPercent = 0;
+    double hausdorffMm = 0;
+};
+
+// Two-sided Hausdorff distance between the mesh and an analytic surface: mesh samples against the analytic
+// distance, analytic samples against the mesh (CGAL AABB tree).
+Accuracy measure(const MeshingResult& r, double analyticVolumeMm3, const std::function<double(const Vec3&)>& distance,
+                 const std::vector<Vec3>& surfaceSamples) {
+    Accuracy a;
+    a.volumeErrorPercent = 100.0 * (r.mesh.signedVolumeMm3() - analyticVolumeMm3) / analyticVolumeMm3;
+    for (const Vec3& p : meshSamples(r.mesh)) a.hausdorffMm = std::max(a.hausdorffMm, distance(p));
+    for (const PointQuery& q : queryPoints(r.mesh, surfaceSamples))
+        a.hausdorffMm = std::max(a.hausdorffMm, q.distanceMm);
+    return a;
+}
+
+void expectValid(const MeshingResult& r) {
+    EXPECT_TRUE(r.report.closed);
+    EXPECT_TRUE(r.report.manifold);
+    EXPECT_TRUE(r.report.outwardOriented);
+    EXPECT_FALSE(r.report.selfIntersecting);
+    EXPECT_TRUE(r.mesh.isClosedAndOriented());
+    EXPECT_GT(r.mesh.signedVolumeMm3(), 0);
+}
+
+Accuracy meshSphere(Vec3 spacing, const Mat3& direction, double radius, MeshingResult& out) {
+    const Vec3 c{10, -20, 30};
+    std::array<int, 3> size{};
+    for (int a = 0; a < 3; ++a) size[a] = static_cast<int>(std::ceil(2 * radius / spacing[a])) + 5;
+    const BinaryGrid g = sampleGrid(size, spacing, c, direction, [&](const Vec3& p) { return norm(p - c) <= radius; });
+    auto r = meshBinaryGrid(g);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().describe());
+    if (!r.ok()) return {};
+    out = std::move(r).value();
+    std::vector<Vec3> samples;
+    for (const Vec3& u : unitSpherePoints(4000)) samples.push_back(c + u * radius);
+    return measure(
+        out, 4.0 / 3.0 * kPi * radius * radius * radius, [&](const Vec3& p) { return std::abs(norm(p - c) - radius); },
+        samples);
+}
+
+} // namespace
+
+TEST(LabelMesher, SphereIsotropicIsValidAccurate) {
+    MeshingResult r;
+    const Accuracy a = meshSphere({1, 1, 1}, Mat3::identity(), 20, r);
+    expectValid(r);
+    RecordProperty("volumeErrorPercent", std::to_string(a.volumeErrorPercent));
+    RecordProperty("hausdorffMm", std::to_string(a.hausdorffMm));
+    std::printf("sphere r=20 1mm: volume error %.3f %%, Hausdorff %.3f mm, %zu triangles\n", a.volumeErrorPercent,
+                a.hausdorffMm, r.mesh.triangleCount());
+    EXPECT_LT(std::abs(a.volumeErrorPercent), 1.0);
+    EXPECT_LE(a.hausdorffMm, 0.5);
+}
+
+TEST(LabelMesher, SphereAnisotropicIsValidAccurate) {
+    MeshingResult r;
+    const Accuracy a = meshSphere({0.8, 0.8, 1.5}, Mat3::identity(), 20, r);
+    expectValid(r);
+    std::printf("sphere r=20 0.8x0.8x1.5mm: volume error %.3f %%, Hausdorff %.3f mm, %zu triangles\n",
+                a.volumeErrorPercent, a.hausdorffMm, r.mesh.triangleCount());
+    EXPECT_LT(std::abs(a.volumeErrorPercent), 1.0);
+    // Half the slice thickness: with 1.5 mm slices the top of the sphere may lie anywhere in a 1.5 mm slab without
+    // changing a voxel, so 0.5 mm is below what the data carries (docs/meshing.md).
+    EXPECT_LE(a.hausdorffMm, 0.75);
+}
+
+TEST(LabelMesher, MirroredObliqueGridStaysOutward) {
+    // A left-handed direction matrix (det -1) mirrors index space: the mesher must flip its triangles back.
+    Mat3 mirror = Mat3::rotationXYZ(0.3, -0.2, 0.5);
+    for (int r = 0; r < 3; ++r) mirror.m[r][0] = -mirror.m[r][0];
+    ASSERT_LT(mirror.determinant(), 0);
+    MeshingResult r;
+    const Accuracy a = meshSphere({0.8, 0.8, 0.8}, mirror, 15, r);
+    expectValid(r);
+    std::printf("mirrored oblique sphere r=15 0.8mm: volume error %.3f %%, Hausdorff %.3f mm\n", a.volumeErrorPercent,
+                a.hausdorffMm);
+    EXPECT_LT(std::abs(a.volumeErrorPercent), 1.0);
+    EXPECT_LE(a.hausdorffMm, 0.5);
+}
+
+TEST(LabelMesher, ObliqueEllipsoidIsValidAccurate) {
+    const Vec3 c{-5, 7, 12};
+    const Vec3 axes{25, 15, 10};
+    const Mat3 rot = Mat3::rotationXYZ(0.4, 0.2, -0.3); // ellipsoid axes in LPS
+    const Mat3 rotT = rot.transposed();
+    auto local = [&](const Vec3& p) { return rotT * (p - c); };
+    auto F = [&](const Vec3& q) {
+        return q.x * q.x / (axes.x * axes.x) + q.y * q.y / (axes.y * axes.y) + q.z * q.z / (axes.z * axes.z);
+    };
+    const BinaryGrid g = sampleGrid({72, 72, 72}, {0.8, 0.8, 0.8}, c, Mat3::rotationXYZ(0.1, 0, 0.2),
+                                    [&](const Vec3& p) { return F(local(p)) <= 1; });
+    auto r = meshBinaryGrid(g);
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    expectValid(*r);
+    // First-order distance to the ellipsoid |F-1|/|grad F| (the points are within a millimetre of it, where the
+    // second-order term is far below the tolerance).
+    auto distance = [&](const Vec3& p) {
+        const Vec3 q = local(p);
+        const Vec3 grad{2 * q.x / (axes.x * axes.x), 2 * q.y / (axes.y * axes.y), 2 * q.z / (axes.z * axes.z)};
+        return std::abs(F(q) - 1) / norm(grad);
+    };
+    std::vector<Vec3> samples;
+    for (const Vec3& u : unitSpherePoints(4000))
+        samples.push_back(c + rot * Vec3{u.x * axes.x, u.y * axes.y, u.z * axes.z});
+    const Accuracy a = measure(*r, 4.0 / 3.0 * kPi * axes.x * axes.y * axes.z, distance, samples);
+    std::printf("ellipsoid 25x15x10 oblique 0.8mm: volume error %.3f %%, Hausdorff %.3f mm\n", a.volumeErrorPercent,
+                a.hausdorffMm);
+    EXPECT_LT(std::abs(a.volumeErrorPercent), 1.0);
+    EXPECT_LE(a.hausdorffMm, 0.5);
+}
+
+TEST(LabelMesher, ThinObliqueTubeStaysConnectedAndAccurate) {
+    // A capsule (tube with round ends) of radius 2 mm, 30 degrees off the z axis, at 0.5 mm voxels.
+    const double radius = 2, halfLength = 15;
+    const double tilt = 30 * kPi / 180;
+    const Vec3 axis{std::sin(tilt) * std::cos(0.5), std::sin(tilt) * std::sin(0.5), std::cos(tilt)};
+    const Vec3 c{1, 2, 3};
+    auto segmentDistance = [&](const Vec3& p) {
+        const double t = std::clamp(dot(p - c, axis), -halfLength, halfLength);
+        return norm(p - (c + axis * t));
+    };
+    const BinaryGrid g = sampleGrid({50, 50, 70}, {0.5, 0.5, 0.5}, c, Mat3::identity(),
+                                    [&](const Vec3& p) { return segmentDistance(p) <= radius; });
+    auto r = meshBinaryGrid(g);
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    expectValid(*r);
+    EXPECT_EQ(r->report.components, 1u);
+    const Vec3 ortho = normalized(cross(axis, Vec3{1, 0, 0}));
+    const Vec3 ortho2 = cross(axis, ortho);
+    std::vector<Vec3> samples;
+    for (int i = 0; i <= 60; ++i)
+        for (int k = 0; k < 24; ++k) {
+            const double a = 2 * kPi * k / 24;
+            samples.push_back(c + axis * (-halfLength + 2 * halfLength * i / 60.0) +
+                              (ortho * std::cos(a) + ortho2 * std::sin(a)) * radius);
+        }
+    for (const Vec3& u : unitSpherePoints(400)) {
+        const double side = dot(u, axis) >= 0 ? 1 : -1;
+        samples.push_back(c + axis * (side * halfLength) + u * radius);
+    }
+    const double volume = kPi * radius * radius * 2 * halfLength + 4.0 / 3.0 * kPi * radius * radius * radius;
+    const Accuracy a = measure(
+        *r, volume, [&](const Vec3& p) { return std::abs(segmentDistance(p) - radius); }, samples);
+    std::printf("tube r=2 30deg 0.5mm: volume error %.3f %%, Hausdorff %.3f mm\n", a.volumeErrorPercent, a.hausdorffMm);
+    EXPECT_LT(std::abs(a.volumeErrorPercent), 1.0);
+    EXPECT_LE(a.hausdorffMm, 0.5);
+}
+
+TEST(LabelMesher, StructureFillingTheGridIsClosed) {
+    BinaryGrid g;
+    g.size = {6, 5, 4};
+    g.spacing = {1, 2, 3};
+    g.voxels.assign(g.voxelCount(), Inside);
+    auto r = meshBinaryGrid(g);
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    expectValid(*r);
+    EXPECT_NEAR(r->voxelVolumeMl, 6 * 10 * 12 / 1000.0, 1e-12);
+    EXPECT_NEAR(r->mesh.signedVolumeMm3(), 720, 720 * 0.01);
+}
+
+TEST(LabelMesher, SingleVoxelGivesTinyClosedMesh) {
+    BinaryGrid g;
+    g.size = {3, 3, 3};
+    g.voxels.assign(27, Outside);
+    g.voxels[13] = Inside;
+    auto r = meshBinaryGrid(g);
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    expectValid(*r);
+    EXPECT_GT(r->mesh.triangleCount(), 4u);
+    EXPECT_NEAR(r->mesh.signedVolumeMm3(), 1.0, 0.05);
+}
+
+TEST(LabelMesher, EdgeAndCornerTouchingVoxelsStayManifold) {
+    // The configurations that make cuberille and plain marching cubes non-manifold: voxels sharing only an edge or
+    // only a corner, in every diagonal direction.
+    BinaryGrid g;
+    g.size = {9, 9, 9};
+    g.voxels.assign(g.voxelCount(), Outside);
+    auto set = [&](int i, int j, int k) { g.voxels[i + 9 * (j + 9 * k)] = Inside; };
+    set(4, 4, 4);
+    for (int d : {-1, 1}) {
+        set(4 + d, 4 + d, 4 + 2 * d);
+        set(4 + d, 4 - d, 4 - 2 * d);
+    }
+    set(1, 1, 1), set(2, 2, 2), set(2, 1, 3), set(7, 7, 1), set(6, 6, 1), set(7, 6, 2), set(1, 7, 7), set(2, 6, 6);
+    auto r = meshBinaryGrid(g);
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    expectValid(*r);
+}
+
+TEST(LabelMesher, RandomNoiseMaskIsValid) {
+    // Worst case for smoothing: a speckled mask full of one-voxel features and thin bridges.
+    std::mt19937 rng(7);
+    for (double fill : {0.2, 0.5}) {
+        BinaryGrid g;
+        g.size = {18, 16, 14};
+        g.spacing = {0.7, 0.9, 1.6};
+        g.voxels.resize(g.voxelCount());
+        std::bernoulli_distribution inside(fill);
+        for (auto& v : g.voxels) v = inside(rng) ? Inside : Outside;
+        auto r = meshBinaryGrid(g);
+        ASSERT_TRUE(r.ok()) << r.error().describe();
+        SCOPED_TRACE("fill " + std::to_string(fill));
+        expectValid(*r);
+    }
+}
+
+TEST(LabelMesher, EmptyAndMalformedGridsAreErrors) {
+    BinaryGrid g;
+    g.size = {4, 4, 4};
+    g.voxels.assign(64, Outside);
+    g.name = "liver";
+    auto r = meshBinaryGrid(g);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, ErrorCode::InvalidInput);
+    EXPECT_NE(r.error().message.find("liver"), std::string::npos);
+    EXPECT_NE(r.error().message.find("empty"), std::string::npos);
+
+    g.voxels.resize(10, Inside);
+    EXPECT_FALSE(meshBinaryGrid(g).ok());
+    g.voxels.assign(64, Inside);
+    g.spacing = {1, 0, 1};
+    EXPECT_FALSE(meshBinaryGrid(g).ok());
+}
+
+TEST(LabelMesher, TouchingStructuresDoNotOverlap) {
+    // A ball split by an oblique plane into two labels: each side meshed alone with the other marked Neighbour.
+    const Vec3 c{0, 0, 0};
+    const Vec3 n = normalized(Vec3{1, 0.7, 0.4});
+    auto ballA = [&](const Vec3& p) { return norm(p - c) <= 14 && dot(p, n) < 0.3; };
+    auto ballB = [&](const Vec3& p) { return norm(p - c) <= 14 && dot(p, n) >= 0.3; };
+    BinaryGrid a = sampleGrid({34, 34, 34}, {1, 1, 1}, c, Mat3::identity(), ballA);
+    BinaryGrid b = sampleGrid({34, 34, 34}, {1, 1, 1}, c, Mat3::identity(), ballB);
+    for (std::size_t i = 0; i < a.voxels.size(); ++i) {
+        if (a.voxels[i] == Outside && b.voxels[i] == Inside) a.voxels[i] = Neighbour;
+        if (b.voxels[i] == Outside && a.voxels[i] == Inside) b.voxels[i] = Neighbour;
+    }
+    auto ma = meshBinaryGrid(a), mb = meshBinaryGrid(b);
+    ASSERT_TRUE(ma.ok() && mb.ok());
+    expectValid(*ma);
+    expectValid(*mb);
+    auto deepestInside = [](const Mesh& container, const Mesh& other) {
+        std::vector<Vec3> pts = meshSamples(other);
+        double worst = 0;
+        for (const PointQuery& q : queryPoints(container, pts))
+            if (q.inside) worst = std::max(worst, q.distanceMm);
+        return worst;
+    };
+    const double ab = deepestInside(ma->mesh, mb->mesh), ba = deepestInside(mb->mesh, ma->mesh);
+    std::printf("touching structures: deepest penetration %.4f / %.4f mm\n", ab, ba);
+    // Vertices facing the other structure stay on their own side of the mid-plane; triangles between them may cut
+    // it by a small fraction of a voxel.
+    EXPECT_LE(ab, 0.1);
+    EXPECT_LE(ba, 0.1);
+}
+
+TEST(LabelMesher, DecimationMeetsBudgetAndStaysValid) {
+    const Vec3 c{0, 0, 0};
+    const BinaryGrid g =
+        sampleGrid({46, 46, 46}, {1, 1, 1}, c, Mat3::identity(), [&](const Vec3& p) { return norm(p - c) <= 20; });
+    MeshingOptions o;
+    o.targetTriangles = 3000;
+    auto r = meshBinaryGrid(g, o);
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    expectValid(*r);
+    EXPECT_TRUE(r->warnings.empty()) << r->warnings.front();
+    EXPECT_GT(r->inputTriangles, 3000u);
+    EXPECT_LE(r->mesh.triangleCount(), 3000u);
+    EXPECT_GE(r->mesh.triangleCount(), 2500u);
+    const double analytic = 4.0 / 3.0 * kPi * 8000;
+    EXPECT_LT(std::abs(r->mesh.signedVolumeMm3() - analytic) / analytic, 0.01);
+
+    // An error bound alone: collapse while new vertices stay within 0.2 mm (a smaller sphere: bounded collapses
+    // query a distance tree each).
+    const BinaryGrid small =
+        sampleGrid({28, 28, 28}, {1, 1, 1}, c, Mat3::identity(), [&](const Vec3& p) { return norm(p - c) <= 11; });
+    MeshingOptions bounded;
+    bounded.maxErrorMm = 0.2;
+    auto rb = meshBinaryGrid(small, bounded);
+    ASSERT_TRUE(rb.ok());
+    expectValid(*rb);
+    EXPECT_LT(rb->mesh.triangleCount(), rb->inputTriangles / 2);
+    std::vector<Vec3> samples;
+    for (const Vec3& u : unitSpherePoints(2000)) samples.push_back(c + u * 11.0);
+    for (const PointQuery& q : queryPoints(rb->mesh, samples)) EXPECT_LT(q.distanceMm, 0.8);
+}
+
+TEST(LabelMesher, IsotropicRemeshingStaysValid) {
+    const Vec3 c{0, 0, 0};
+    const BinaryGrid g =
+        sampleGrid({30, 30, 30}, {1, 1, 1}, c, Mat3::identity(), [&](const Vec3& p) { return norm(p - c) <= 12; });
+    MeshingOptions o;
+    o.remeshEdgeMm = 1.5;
+    auto r = meshBinaryGrid(g, o);
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    expectValid(*r);
+    EXPECT_TRUE(r->warnings.empty());
+    const double analytic = 4.0 / 3.0 * kPi * 12 * 12 * 12;
+    EXPECT_LT(std::abs(r->mesh.signedVolumeMm3() - analytic) / analytic, 0.02);
+}
+
+TEST(LabelMesher, CancelStops) {
+    const Vec3 c{0, 0, 0};
+    const BinaryGrid g =
+        sampleGrid({20, 20, 20}, {1, 1, 1}, c, Mat3::identity(), [&](const Vec3& p) { return norm(p - c) <= 8; });
+    auto r = meshBinaryGrid(g, {}, [](double, const std::string&) { return false; });
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, ErrorCode::Cancelled);
+}
