@@ -12,9 +12,11 @@ PACKAGES=(
   libvtk9-dev libopenmpi-dev libinsighttoolkit5-dev libdcmtk-dev dcmtk
   libcgal-dev libeigen3-dev libgmp-dev libmpfr-dev
   # small libraries instead of hand-written code
-  nlohmann-json3-dev libcli11-dev
+  nlohmann-json3-dev libcli11-dev zlib1g-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev dicom3tools admesh
+  # the DICOM fuzzer: clang's libFuzzer with ASan/UBSan
+  clang-14 libclang-rt-14-dev
   # headless rendering for GUI tests and screenshots
   xvfb xauth x11-apps libgl1-mesa-dri mesa-utils imagemagick poppler-utils fonts-dejavu-core
 )
