@@ -954,6 +954,21 @@ void rescaleInto(const In* in, Out* out, const SlicePlan& plan, std::size_t fram
     parallelFor(plan.slope.size(), [&](std::size_t k) {
         const std::size_t base = k * frameVoxels;
         const double s = plan.slope[k], b = plan.intercept[k];
+        if constexpr (std::is_integral_v<Out> && std::is_integral_v<In>) {
+            // Whole-number slope and intercept (CT's 1 and -1024, most MR): exact integer arithmetic gives the same
+            // values as rounding the double result, without a rounding call per voxel (the load's hot spot).
+            if (isIntegral(s) && isIntegral(b)) {
+                const auto si = static_cast<std::int64_t>(std::llround(s)), bi = static_cast<std::int64_t>(std::llround(b));
+                if (si == 1 && bi == 0) {
+                    if (static_cast<const void*>(in) == static_cast<const void*>(out)) return; // identity in place
+                    for (std::size_t i = base; i < base + frameVoxels; ++i) out[i] = static_cast<Out>(in[i]);
+                } else {
+                    for (std::size_t i = base; i < base + frameVoxels; ++i)
+                        out[i] = static_cast<Out>(static_cast<std::int64_t>(in[i]) * si + bi);
+                }
+                return;
+            }
+        }
         if constexpr (std::is_integral_v<Out>) {
             for (std::size_t i = base; i < base + frameVoxels; ++i)
                 out[i] = static_cast<Out>(std::lround(static_cast<double>(in[i]) * s + b));
