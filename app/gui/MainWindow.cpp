@@ -156,7 +156,7 @@ void MainWindow::chooseFolder() {
     if (!dir.isEmpty()) openPath(dir.toStdString());
 }
 
-QString MainWindow::bannerText() const { return m_banner->isVisible() || !m_banner->text().isEmpty() ? m_banner->text() : QString(); }
+QString MainWindow::bannerText() const { return m_banner->text(); }
 
 void MainWindow::showProblem(const QString& message) {
     m_banner->setText("Could not open: " + message);

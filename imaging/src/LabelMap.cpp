@@ -66,8 +66,18 @@ std::vector<std::size_t> LabelMap::histogram() const {
 }
 
 std::size_t LabelMap::voxelCount(std::uint16_t label) const {
-    const auto h = histogram();
-    return label < h.size() ? h[label] : 0;
+    // One label: count it directly instead of building the whole histogram (volumeMl calls this per structure).
+    const std::size_t n = geometry().voxelCount();
+    if (m_labels.holds<std::uint8_t>()) {
+        if (label > 255) return 0;
+        const auto* p = m_labels.data<std::uint8_t>();
+        return static_cast<std::size_t>(std::count(p, p + n, static_cast<std::uint8_t>(label)));
+    }
+    if (m_labels.holds<std::uint16_t>()) {
+        const auto* p = m_labels.data<std::uint16_t>();
+        return static_cast<std::size_t>(std::count(p, p + n, label));
+    }
+    return 0;
 }
 
 } // namespace jumeau::imaging
