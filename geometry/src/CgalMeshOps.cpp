@@ -37,6 +37,7 @@
 #include <sstream>
 #include <unordered_set>
 
+#include "MeshChecks.h"
 #include "jumeau/geometry/MeshAnalysis.h"
 
 namespace jumeau::geometry {
@@ -211,6 +212,9 @@ MeshReport analyseMesh(const Mesh& mesh) {
 }
 
 MeshReport detail::analyseMesh(const Mesh& mesh, std::optional<bool> knownSelfIntersecting) {
+    // Known self-intersection status: topology on flat arrays, CGAL only for what that cannot decide.
+    if (knownSelfIntersecting)
+        if (auto fast = fastReport(mesh, *knownSelfIntersecting)) return *fast;
     MeshReport r;
     r.triangles = mesh.triangleCount();
     r.volumeMl = mesh.signedVolumeMm3() / 1000.0;

@@ -1,12 +1,13 @@
 #include "jumeau/geometry/LabelMesher.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <optional>
-#include <unordered_map>
 
 #include "CgalMeshOps.h"
+#include "SelfIntersection.h"
 
 namespace jumeau::geometry {
 
@@ -15,6 +16,8 @@ std::size_t BinaryGrid::insideCount() const {
 }
 
 namespace {
+
+using detail::parallelChunks;
 
 // Corner c (bits x=1, y=2, z=4) of a cell as an index offset.
 constexpr std::array<int, 3> cornerOffset(int c) {
@@ -78,6 +81,62 @@ WorkGrid cropWithPadding(const BinaryGrid& g) {
     return w;
 }
 
+// Marching-tetrahedra case table: for each of the 256 inside/outside patterns of a cell's corners, the triangles,
+// each as three lattice edges (corner `low` of the cell + direction `dir`, both as corner bits), oriented from inside
+// to outside. Built once from kTets, so it is the same surface as walking the six tetrahedra per cell.
+struct EdgeRef {
+    std::uint8_t low = 0, dir = 0;
+};
+using CaseTriangles = std::vector<std::array<EdgeRef, 3>>;
+
+const std::array<CaseTriangles, 256>& caseTable() {
+    static const std::array<CaseTriangles, 256> table = [] {
+        std::array<CaseTriangles, 256> t;
+        auto corner = [](int c) {
+            const auto o = cornerOffset(c);
+            return Vec3{double(o[0]), double(o[1]), double(o[2])};
+        };
+        // The tet edge joins a corner to a superset of its bits.
+        auto ref = [](int ca, int cb) {
+            const int low = (ca & cb) == ca ? ca : cb;
+            const int high = low == ca ? cb : ca;
+            return EdgeRef{static_cast<std::uint8_t>(low), static_cast<std::uint8_t>(high ^ low)};
+        };
+        auto mid = [&](EdgeRef e) { return corner(e.low) + corner(e.dir) * 0.5; };
+        for (int mask = 1; mask < 255; ++mask) {
+            auto emit = [&](EdgeRef a, EdgeRef b, EdgeRef c, const Vec3& inToOut) {
+                const Vec3 p0 = mid(a), p1 = mid(b), p2 = mid(c);
+                if (dot(cross(p1 - p0, p2 - p0), inToOut) >= 0)
+                    t[mask].push_back({a, b, c});
+                else
+                    t[mask].push_back({a, c, b});
+            };
+            for (const auto& tet : kTets) {
+                int in[4], outc[4], nIn = 0, nOut = 0;
+                for (int c : tet) (mask >> c & 1 ? in[nIn++] : outc[nOut++]) = c;
+                if (nIn == 0 || nOut == 0) continue;
+                Vec3 ci, co;
+                for (int i = 0; i < nIn; ++i) ci += corner(in[i]) / nIn;
+                for (int i = 0; i < nOut; ++i) co += corner(outc[i]) / nOut;
+                const Vec3 dir = co - ci;
+                if (nIn == 1) {
+                    emit(ref(in[0], outc[0]), ref(in[0], outc[1]), ref(in[0], outc[2]), dir);
+                } else if (nIn == 3) {
+                    emit(ref(in[0], outc[0]), ref(in[1], outc[0]), ref(in[2], outc[0]), dir);
+                } else {
+                    // The four crossings form a planar quad in this cyclic order.
+                    const EdgeRef e0 = ref(in[0], outc[0]), e1 = ref(in[0], outc[1]);
+                    const EdgeRef e2 = ref(in[1], outc[1]), e3 = ref(in[1], outc[0]);
+                    emit(e0, e1, e2, dir);
+                    emit(e0, e2, e3, dir);
+                }
+            }
+        }
+        return t;
+    }();
+    return table;
+}
+
 // A surface vertex: the midpoint of a lattice edge from an inside voxel a to an outside voxel b (work-grid index
 // coordinates). Smoothing may move it within half a voxel of that midpoint; when b belongs to another structure,
 // not past the midpoint towards b.
@@ -89,86 +148,85 @@ struct SurfaceVertex {
 
 struct Extraction {
     std::vector<SurfaceVertex> vertices;
-    std::vector<std::array<int, 3>> triangles;
+    std::vector<std::array<int, 3>> triangles; // outward in index space
 };
 
 // Marching tetrahedra on the Freudenthal triangulation of the voxel centres, iso-value 0.5 of the 0/1 mask. The
 // result is the level set of a piecewise-linear function at a value no vertex takes, hence a closed 2-manifold
-// without self-intersections, whatever the mask (no ambiguous cases, no tables).
+// without self-intersections, whatever the mask (no ambiguous cases). One pass over the cells with the case table;
+// vertices are shared through two layers of per-lattice-point edge slots (no hash map).
 Result<Extraction> extractSurface(const WorkGrid& w, const ProgressFn& progress) {
+    const auto& table = caseTable();
+    const int nx = w.n[0], ny = w.n[1], nz = w.n[2];
+    const std::size_t layer = static_cast<std::size_t>(nx) * static_cast<std::size_t>(ny);
     Extraction out;
-    std::unordered_map<std::uint64_t, int> edgeVertex;
-    edgeVertex.reserve(1 << 16);
+    // Slots of the lattice edges whose low end is on layer z, in slab[z & 1]: 8 per lattice point (dir 1..7).
+    std::array<std::vector<int>, 2> slab{std::vector<int>(layer * 8, -1), std::vector<int>(layer * 8, -1)};
+    std::array<std::vector<std::size_t>, 2> used;
 
-    auto vertexOn = [&](int x, int y, int z, int ca, int cb) {
-        // ca inside corner, cb outside corner of the cell at (x,y,z); the tet edge joins a corner to a superset.
-        const int low = (ca & cb) == ca ? ca : cb;
-        const int high = low == ca ? cb : ca;
-        const auto lo = cornerOffset(low);
-        const std::uint64_t key = (static_cast<std::uint64_t>(w.index(x + lo[0], y + lo[1], z + lo[2])) << 3) |
-                                  static_cast<std::uint64_t>(high ^ low);
-        auto [it, inserted] = edgeVertex.try_emplace(key, static_cast<int>(out.vertices.size()));
-        if (inserted) {
-            const auto oa = cornerOffset(ca), ob = cornerOffset(cb);
-            const Vec3 a{double(x + oa[0]), double(y + oa[1]), double(z + oa[2])};
-            const Vec3 b{double(x + ob[0]), double(y + ob[1]), double(z + ob[2])};
-            SurfaceVertex v;
-            v.mid = (a + b) * 0.5;
-            v.outward = b - a;
-            v.neighbour = w.at(x + ob[0], y + ob[1], z + ob[2]) == Neighbour;
-            out.vertices.push_back(v);
+    auto vertexOn = [&](int x, int y, int z, EdgeRef e) {
+        const int px = x + (e.low & 1), py = y + (e.low >> 1 & 1), pz = z + (e.low >> 2 & 1);
+        const std::size_t s = (static_cast<std::size_t>(py) * nx + static_cast<std::size_t>(px)) * 8 + e.dir;
+        int& slot = slab[pz & 1][s];
+        if (slot >= 0) return slot;
+        slot = static_cast<int>(out.vertices.size());
+        used[pz & 1].push_back(s);
+        const int qx = px + (e.dir & 1), qy = py + (e.dir >> 1 & 1), qz = pz + (e.dir >> 2 & 1);
+        const bool lowInside = w.at(px, py, pz) == Inside;
+        const Vec3 a{double(px), double(py), double(pz)}, b{double(qx), double(qy), double(qz)};
+        SurfaceVertex v;
+        v.mid = (a + b) * 0.5;
+        v.outward = lowInside ? b - a : a - b;
+        v.neighbour = (lowInside ? w.at(qx, qy, qz) : w.at(px, py, pz)) == Neighbour;
+        out.vertices.push_back(v);
+        return slot;
+    };
+
+    // Per voxel row (y, z): 0 all not-inside, 1 all inside, 2 mixed; cells between four uniform equal rows are
+    // skipped whole.
+    std::vector<std::uint8_t> rowKind(static_cast<std::size_t>(ny) * static_cast<std::size_t>(nz));
+    for (int z = 0; z < nz; ++z)
+        for (int y = 0; y < ny; ++y) {
+            const std::uint8_t* r = &w.state[w.index(0, y, z)];
+            int inside = 0;
+            for (int x = 0; x < nx; ++x) inside += r[x] == Inside;
+            rowKind[static_cast<std::size_t>(y) + static_cast<std::size_t>(ny) * z] =
+                inside == 0 ? 0 : (inside == nx ? 1 : 2);
         }
-        return it->second;
-    };
+    auto kind = [&](int y, int z) { return rowKind[static_cast<std::size_t>(y) + static_cast<std::size_t>(ny) * z]; };
 
-    auto emit = [&](int v0, int v1, int v2, const Vec3& inToOut) {
-        const Vec3 p0 = out.vertices[v0].mid, p1 = out.vertices[v1].mid, p2 = out.vertices[v2].mid;
-        if (dot(cross(p1 - p0, p2 - p0), inToOut) >= 0)
-            out.triangles.push_back({v0, v1, v2});
-        else
-            out.triangles.push_back({v0, v2, v1});
-    };
-
-    for (int z = 0; z + 1 < w.n[2]; ++z) {
-        if (z % 16 == 0 && !reportProgress(progress, 0.3 * z / w.n[2], "extracting surface"))
+    for (int z = 0; z + 1 < nz; ++z) {
+        if (z % 16 == 0 && !reportProgress(progress, 0.3 * z / nz, "extracting surface"))
             return makeError(ErrorCode::Cancelled, "meshing cancelled");
-        for (int y = 0; y + 1 < w.n[1]; ++y)
-            for (int x = 0; x + 1 < w.n[0]; ++x) {
-                int mask = 0;
-                for (int c = 0; c < 8; ++c) {
-                    const auto o = cornerOffset(c);
-                    if (w.at(x + o[0], y + o[1], z + o[2]) == Inside) mask |= 1 << c;
-                }
+        if (z > 0) {
+            // Layer z+1 takes the slab of layer z-1.
+            auto& s = slab[(z + 1) & 1];
+            for (std::size_t i : used[(z + 1) & 1]) s[i] = -1;
+            used[(z + 1) & 1].clear();
+        }
+        for (int y = 0; y + 1 < ny; ++y) {
+            const std::uint8_t k0 = kind(y, z);
+            if (k0 != 2 && kind(y + 1, z) == k0 && kind(y, z + 1) == k0 && kind(y + 1, z + 1) == k0) continue;
+            const std::uint8_t* r00 = &w.state[w.index(0, y, z)];
+            const std::uint8_t* r10 = &w.state[w.index(0, y + 1, z)];
+            const std::uint8_t* r01 = &w.state[w.index(0, y, z + 1)];
+            const std::uint8_t* r11 = &w.state[w.index(0, y + 1, z + 1)];
+            // Corner bits of a column x: (x,y,z) 1, (x,y+1,z) 4, (x,y,z+1) 16, (x,y+1,z+1) 64; shifted by one for x+1.
+            auto column = [&](int x) {
+                return (r00[x] == Inside ? 1 : 0) | (r10[x] == Inside ? 4 : 0) | (r01[x] == Inside ? 16 : 0) |
+                       (r11[x] == Inside ? 64 : 0);
+            };
+            int left = column(0);
+            for (int x = 0; x + 1 < nx; ++x) {
+                const int right = column(x + 1);
+                const int mask = left | right << 1;
+                left = right;
                 if (mask == 0 || mask == 255) continue;
-                for (const auto& tet : kTets) {
-                    int in[4], outc[4], nIn = 0, nOut = 0;
-                    for (int c : tet) (mask >> c & 1 ? in[nIn++] : outc[nOut++]) = c;
-                    if (nIn == 0 || nOut == 0) continue;
-                    Vec3 ci, co;
-                    for (int i = 0; i < nIn; ++i) {
-                        const auto o = cornerOffset(in[i]);
-                        ci += Vec3{double(o[0]), double(o[1]), double(o[2])} / nIn;
-                    }
-                    for (int i = 0; i < nOut; ++i) {
-                        const auto o = cornerOffset(outc[i]);
-                        co += Vec3{double(o[0]), double(o[1]), double(o[2])} / nOut;
-                    }
-                    const Vec3 dir = co - ci;
-                    if (nIn == 1) {
-                        emit(vertexOn(x, y, z, in[0], outc[0]), vertexOn(x, y, z, in[0], outc[1]),
-                             vertexOn(x, y, z, in[0], outc[2]), dir);
-                    } else if (nIn == 3) {
-                        emit(vertexOn(x, y, z, in[0], outc[0]), vertexOn(x, y, z, in[1], outc[0]),
-                             vertexOn(x, y, z, in[2], outc[0]), dir);
-                    } else {
-                        // The four crossings form a planar quad in this cyclic order.
-                        const int e0 = vertexOn(x, y, z, in[0], outc[0]), e1 = vertexOn(x, y, z, in[0], outc[1]);
-                        const int e2 = vertexOn(x, y, z, in[1], outc[1]), e3 = vertexOn(x, y, z, in[1], outc[0]);
-                        emit(e0, e1, e2, dir);
-                        emit(e0, e2, e3, dir);
-                    }
-                }
+                for (const auto& tri : table[mask])
+                    out.triangles.push_back(
+                        {vertexOn(x, y, z, tri[0]), vertexOn(x, y, z, tri[1]), vertexOn(x, y, z, tri[2])});
             }
+        }
     }
     return out;
 }
@@ -177,130 +235,134 @@ Result<Extraction> extractSurface(const WorkGrid& w, const ProgressFn& progress)
 struct Frame3 {
     Mat3 m, inv;
     Vec3 origin; // LPS of work index (0,0,0)
+    // Maps an index-space area vector of an index-outward triangle to the LPS outward area vector:
+    // |det m| * inv^T (the cofactor matrix, sign fixed for mirrored grids).
+    Mat3 areaMap;
+    double volumeScale = 1; // |det m|
 
     Vec3 toWorld(const Vec3& idx) const { return origin + m * idx; }
-    Vec3 toIndex(const Vec3& p) const { return inv * (p - origin); }
 };
 
 std::array<float, 3> toFloat(const Vec3& v) {
     return {static_cast<float>(v.x), static_cast<float>(v.y), static_cast<float>(v.z)};
 }
 
-// Vertex neighbours (compressed rows) from the triangles.
+// Vertex neighbours (compressed rows). On a closed, oriented 2-manifold every directed edge v->u is in exactly one
+// triangle, so taking the vertex after v in each of its triangles lists each neighbour of v exactly once.
 struct Adjacency {
     std::vector<int> start, nbr;
 };
 Adjacency buildAdjacency(std::size_t nv, const std::vector<std::array<int, 3>>& tris) {
-    std::vector<std::vector<int>> lists(nv);
-    for (const auto& t : tris)
-        for (int e = 0; e < 3; ++e) {
-            lists[t[e]].push_back(t[(e + 1) % 3]);
-            lists[t[e]].push_back(t[(e + 2) % 3]);
-        }
     Adjacency a;
-    a.start.reserve(nv + 1);
-    a.start.push_back(0);
-    for (auto& l : lists) {
-        std::sort(l.begin(), l.end());
-        l.erase(std::unique(l.begin(), l.end()), l.end());
-        a.nbr.insert(a.nbr.end(), l.begin(), l.end());
-        a.start.push_back(static_cast<int>(a.nbr.size()));
-    }
+    a.start.assign(nv + 1, 0);
+    for (const auto& t : tris)
+        for (int v : t) ++a.start[static_cast<std::size_t>(v) + 1];
+    for (std::size_t v = 0; v < nv; ++v) a.start[v + 1] += a.start[v];
+    a.nbr.resize(static_cast<std::size_t>(a.start[nv]));
+    std::vector<int> fill(a.start.begin(), a.start.end() - 1);
+    for (const auto& t : tris)
+        for (int e = 0; e < 3; ++e) a.nbr[static_cast<std::size_t>(fill[t[e]]++)] = t[(e + 1) % 3];
     return a;
 }
 
+// Smoothing in index space: the uniform-weight Laplacian commutes with the affine index -> LPS map, so Taubin
+// smoothing gives the same surface as in LPS, and the half-voxel constraint becomes a plain box clamp.
 class ConstrainedSmoother {
 public:
-    // flip: the triangles' index-space orientation is mirrored in LPS (left-handed direction matrix).
-    ConstrainedSmoother(const Extraction& ex, const Frame3& frame, bool flip)
-        : m_ex(ex), m_frame(frame), m_triangles(ex.triangles) {
-        if (flip)
-            for (auto& t : m_triangles) std::swap(t[1], t[2]);
+    ConstrainedSmoother(const Extraction& ex, const Frame3& frame) : m_ex(ex), m_frame(frame) {
         m_adj = buildAdjacency(ex.vertices.size(), ex.triangles);
         m_pos.reserve(ex.vertices.size());
-        for (const auto& v : ex.vertices) m_pos.push_back(frame.toWorld(v.mid));
+        for (const auto& v : ex.vertices) m_pos.push_back(v.mid);
     }
 
-    std::vector<Vec3>& positions() { return m_pos; }
+    const std::vector<Vec3>& positions() const { return m_pos; }
+    const Adjacency& adjacency() const { return m_adj; }
 
     void taubin(int iterations) {
         // lambda|mu with mu slightly larger than lambda: a low-pass filter that removes the voxel staircase without
         // the shrinkage of plain Laplacian smoothing.
         constexpr double lambda = 0.5, mu = -0.53;
+        std::vector<Vec3> next(m_pos.size());
         for (int it = 0; it < iterations; ++it) {
-            step(lambda);
-            step(mu);
+            step(lambda, next);
+            step(mu, next);
         }
     }
 
-    // Uniform offset along vertex normals restoring the target volume (within the constraint, so a few rounds).
+    // Uniform offset along LPS vertex normals restoring the target volume (within the constraint, so a few rounds).
     void restoreVolume(double targetMm3) {
         for (int round = 0; round < 6; ++round) {
             const auto [volume, area] = volumeAndArea();
             if (area <= 0 || std::abs(volume - targetMm3) <= 1e-5 * targetMm3) return;
             const double delta = (targetMm3 - volume) / area;
-            const auto normals = vertexNormals();
-            for (std::size_t i = 0; i < m_pos.size(); ++i) m_pos[i] = constrain(i, m_pos[i] + normals[i] * delta);
+            std::vector<Vec3> n(m_pos.size());
+            for (const auto& t : m_ex.triangles) {
+                const Vec3 fn = cross(m_pos[t[1]] - m_pos[t[0]], m_pos[t[2]] - m_pos[t[0]]);
+                for (int v : t) n[v] += fn;
+            }
+            parallelChunks(m_pos.size(), [&](std::size_t b, std::size_t e) {
+                for (std::size_t i = b; i < e; ++i) {
+                    const Vec3 worldNormal = normalized(m_frame.areaMap * n[i]);
+                    m_pos[i] = constrain(i, m_pos[i] + m_frame.inv * (worldNormal * delta));
+                }
+            });
         }
     }
 
+    // LPS volume (mm3) and area (mm2).
     std::pair<double, double> volumeAndArea() const {
         double vol = 0, area = 0;
-        for (const auto& t : m_triangles) {
+        for (const auto& t : m_ex.triangles) {
             const Vec3 &a = m_pos[t[0]], &b = m_pos[t[1]], &c = m_pos[t[2]];
             vol += dot(a, cross(b, c));
-            area += 0.5 * norm(cross(b - a, c - a));
+            area += 0.5 * norm(m_frame.areaMap * cross(b - a, c - a));
         }
-        return {vol / 6.0, area};
+        return {vol / 6.0 * m_frame.volumeScale, area};
     }
 
 private:
-    void step(double factor) {
-        std::vector<Vec3> next(m_pos.size());
-        for (std::size_t i = 0; i < m_pos.size(); ++i) {
-            const int b = m_adj.start[i], e = m_adj.start[i + 1];
-            Vec3 mean;
-            for (int k = b; k < e; ++k) mean += m_pos[m_adj.nbr[k]];
-            mean = mean / std::max(1, e - b);
-            next[i] = constrain(i, m_pos[i] + (mean - m_pos[i]) * factor);
-        }
+    void step(double factor, std::vector<Vec3>& next) {
+        parallelChunks(m_pos.size(), [&](std::size_t b, std::size_t e) {
+            for (std::size_t i = b; i < e; ++i) {
+                const int s = m_adj.start[i], f = m_adj.start[i + 1];
+                Vec3 mean;
+                for (int k = s; k < f; ++k) mean += m_pos[static_cast<std::size_t>(m_adj.nbr[k])];
+                mean = mean / std::max(1, f - s);
+                next[i] = constrain(i, m_pos[i] + (mean - m_pos[i]) * factor);
+            }
+        });
         m_pos.swap(next);
     }
 
-    // Half a voxel box around the midpoint, in index space: the surface stays within half a voxel of the voxel
-    // boundary (Hausdorff bound), and at a boundary shared with another structure, on this structure's side.
+    // Half a voxel box around the midpoint: the surface stays within half a voxel of the voxel boundary (Hausdorff
+    // bound), and at a boundary shared with another structure, on this structure's side.
     Vec3 constrain(std::size_t i, const Vec3& p) const {
         const SurfaceVertex& v = m_ex.vertices[i];
-        Vec3 d = m_frame.toIndex(p) - v.mid;
-        for (int a = 0; a < 3; ++a) d[a] = std::clamp(d[a], -0.5, 0.5);
+        Vec3 d = p - v.mid;
+        d.x = std::clamp(d.x, -0.5, 0.5);
+        d.y = std::clamp(d.y, -0.5, 0.5);
+        d.z = std::clamp(d.z, -0.5, 0.5);
         if (v.neighbour) {
             const double along = dot(d, v.outward);
             if (along > 0) d = d - v.outward * (along / dot(v.outward, v.outward));
         }
-        return m_frame.toWorld(v.mid + d);
-    }
-
-    std::vector<Vec3> vertexNormals() const {
-        std::vector<Vec3> n(m_pos.size());
-        for (const auto& t : m_triangles) {
-            const Vec3 fn = cross(m_pos[t[1]] - m_pos[t[0]], m_pos[t[2]] - m_pos[t[0]]); // area weighted
-            for (int v : t) n[v] += fn;
-        }
-        for (auto& v : n) v = normalized(v);
-        return n;
+        return v.mid + d;
     }
 
     const Extraction& m_ex;
     const Frame3& m_frame;
-    std::vector<std::array<int, 3>> m_triangles; // oriented outward in LPS
     Adjacency m_adj;
-    std::vector<Vec3> m_pos;
+    std::vector<Vec3> m_pos; // index space
 };
 
-Mesh makeMesh(const std::vector<Vec3>& pos, const std::vector<std::array<int, 3>>& tris, bool flip) {
+// LPS mesh from index-space positions; triangles flipped for a mirrored (left-handed) grid.
+Mesh makeMesh(const std::vector<Vec3>& pos, const std::vector<std::array<int, 3>>& tris, const Frame3& frame,
+              bool flip) {
     Mesh m;
-    m.points.reserve(pos.size());
-    for (const auto& p : pos) m.points.push_back(toFloat(p));
+    m.points.resize(pos.size());
+    parallelChunks(pos.size(), [&](std::size_t b, std::size_t e) {
+        for (std::size_t i = b; i < e; ++i) m.points[i] = toFloat(frame.toWorld(pos[i]));
+    });
     m.triangles = tris;
     if (flip)
         for (auto& t : m.triangles) std::swap(t[1], t[2]);
@@ -308,9 +370,10 @@ Mesh makeMesh(const std::vector<Vec3>& pos, const std::vector<std::array<int, 3>
 }
 
 // Puts the vertices of self-intersecting triangles, and `rings` rings of neighbours, back where the unsmoothed
-// surface had them. The unsmoothed surface is intersection-free, so growing rings always ends in a valid mesh.
-void revertAround(Mesh& mesh, const Mesh& original, const std::vector<std::size_t>& badTriangles, const Adjacency& adj,
-                  int rings) {
+// surface had them; returns the flags of the vertices moved. The unsmoothed surface is intersection-free, so
+// growing rings always ends in a valid mesh.
+std::vector<char> revertAround(Mesh& mesh, const Extraction& ex, const Frame3& frame,
+                               const std::vector<std::size_t>& badTriangles, const Adjacency& adj, int rings) {
     std::vector<char> mark(mesh.points.size(), 0);
     std::vector<int> frontier;
     for (std::size_t t : badTriangles)
@@ -330,7 +393,14 @@ void revertAround(Mesh& mesh, const Mesh& original, const std::vector<std::size_
         frontier.swap(next);
     }
     for (std::size_t v = 0; v < mark.size(); ++v)
-        if (mark[v]) mesh.points[v] = original.points[v];
+        if (mark[v]) mesh.points[v] = toFloat(frame.toWorld(ex.vertices[v].mid));
+    return mark;
+}
+
+// Validity report with the mesher's own self-intersection test (CGAL's answer on a 2-manifold; a mesh that is not
+// one fails the manifold check anyway) and the flat-array topology checks of detail::analyseMesh.
+MeshReport checkedReport(const Mesh& mesh) {
+    return detail::analyseMesh(mesh, !detail::findSelfIntersections(mesh).empty());
 }
 
 } // namespace
@@ -352,6 +422,12 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
     if (insideVoxels == 0) return makeError(ErrorCode::InvalidInput, what + ": empty (no voxel inside)");
 
     MeshingResult result;
+    auto clock = std::chrono::steady_clock::now();
+    auto lap = [&](const char* stage) {
+        const auto now = std::chrono::steady_clock::now();
+        result.stageSeconds.emplace_back(stage, std::chrono::duration<double>(now - clock).count());
+        clock = now;
+    };
     const double voxelMm3 = grid.spacing.x * grid.spacing.y * grid.spacing.z;
     result.voxelVolumeMl = static_cast<double>(insideVoxels) * voxelMm3 / 1000.0;
 
@@ -359,41 +435,53 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
     auto extracted = extractSurface(work, progress);
     if (!extracted) return extracted.error();
     const Extraction& ex = extracted.value();
+    lap("extract");
 
     Frame3 frame;
     frame.m = m;
     frame.inv = *inv;
     frame.origin = grid.origin + m * Vec3{double(work.lo[0] - 1), double(work.lo[1] - 1), double(work.lo[2] - 1)};
+    frame.volumeScale = std::abs(m.determinant());
+    frame.areaMap = frame.inv.transposed();
+    for (auto& row : frame.areaMap.m)
+        for (double& x : row) x *= frame.volumeScale;
     // Orientation was decided in index space; a left-handed direction matrix mirrors it.
     const bool flip = grid.direction.determinant() < 0;
+    auto unsmoothedMesh = [&] {
+        std::vector<Vec3> mids;
+        mids.reserve(ex.vertices.size());
+        for (const auto& v : ex.vertices) mids.push_back(v.mid);
+        return makeMesh(mids, ex.triangles, frame, flip);
+    };
 
-    ConstrainedSmoother smoother(ex, frame, flip);
-    const Mesh unsmoothed = makeMesh(smoother.positions(), ex.triangles, flip);
+    ConstrainedSmoother smoother(ex, frame);
     if (!reportProgress(progress, 0.35, "smoothing")) return makeError(ErrorCode::Cancelled, "meshing cancelled");
     smoother.taubin(std::max(0, options.smoothingIterations));
     if (options.preserveVolume) smoother.restoreVolume(static_cast<double>(insideVoxels) * voxelMm3);
-    Mesh mesh = makeMesh(smoother.positions(), ex.triangles, flip);
+    Mesh mesh = makeMesh(smoother.positions(), ex.triangles, frame, flip);
+    lap("smooth");
 
     if (!reportProgress(progress, 0.55, "checking self-intersections"))
         return makeError(ErrorCode::Cancelled, "meshing cancelled");
     // Whether the current mesh is known to be free of self-intersections (saves re-testing it for the report).
     std::optional<bool> knownSelfIntersecting;
     if (options.smoothingIterations > 0 || options.preserveVolume) {
-        const Adjacency adj = buildAdjacency(mesh.points.size(), mesh.triangles);
-        bool clean = false;
-        for (int round = 0; round < 6 && !clean; ++round) {
-            const auto bad = selfIntersectingTriangles(mesh);
-            clean = bad.empty();
-            if (!clean) revertAround(mesh, unsmoothed, bad, adj, round);
+        // One full test; after each local revert only the triangles around the moved vertices are re-tested (the
+        // others were clean and did not move).
+        auto bad = detail::findSelfIntersections(mesh);
+        for (int round = 0; round < 6 && !bad.empty(); ++round) {
+            const std::vector<char> moved = revertAround(mesh, ex, frame, bad, smoother.adjacency(), round);
+            bad = detail::findSelfIntersections(mesh, &moved);
         }
-        if (!clean && !selfIntersectingTriangles(mesh).empty()) {
-            mesh = unsmoothed;
+        if (!bad.empty()) {
+            mesh = unsmoothedMesh();
             result.warnings.push_back(what + ": smoothing self-intersected; kept the unsmoothed surface");
         } else {
             knownSelfIntersecting = false;
         }
     }
     result.inputTriangles = mesh.triangleCount();
+    lap("self-intersections");
 
     if (options.targetTriangles > 0 || options.maxErrorMm > 0) {
         if (!reportProgress(progress, 0.65, "decimating")) return makeError(ErrorCode::Cancelled, "meshing cancelled");
@@ -409,7 +497,7 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
                                           std::to_string(current) + " triangles");
                 break;
             }
-            const MeshReport r = analyseMesh(decimated.value());
+            const MeshReport r = checkedReport(decimated.value());
             if (!r.valid()) {
                 result.warnings.push_back(what + ": decimation towards " + std::to_string(stage) +
                                           " triangles gave an invalid mesh (" + r.describe() + "); kept " +
@@ -424,24 +512,27 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
             if (!reportProgress(progress, 0.65, "decimating"))
                 return makeError(ErrorCode::Cancelled, "meshing cancelled");
         }
+        lap("decimate");
     }
     if (options.remeshEdgeMm > 0) {
         if (!reportProgress(progress, 0.8, "remeshing")) return makeError(ErrorCode::Cancelled, "meshing cancelled");
         auto remeshed = detail::remeshIsotropic(mesh, options.remeshEdgeMm);
         if (!remeshed)
             result.warnings.push_back(what + ": remeshing failed (" + remeshed.error().message + ")");
-        else if (const MeshReport r = analyseMesh(remeshed.value()); !r.valid())
+        else if (const MeshReport r = checkedReport(remeshed.value()); !r.valid())
             result.warnings.push_back(what + ": remeshing gave an invalid mesh (" + r.describe() + "); not remeshed");
         else {
             mesh = std::move(remeshed).value();
             knownSelfIntersecting = r.selfIntersecting;
         }
+        lap("remesh");
     }
 
     if (!reportProgress(progress, 0.9, "checking")) return makeError(ErrorCode::Cancelled, "meshing cancelled");
     result.report = detail::analyseMesh(mesh, knownSelfIntersecting);
     if (!result.report.valid()) {
         // Cannot happen for the unsmoothed level set; say so loudly rather than return a bad mesh silently.
+        const Mesh unsmoothed = unsmoothedMesh();
         const MeshReport raw = analyseMesh(unsmoothed);
         result.warnings.push_back(what + ": final mesh failed the checks (" + result.report.describe() + ")" +
                                   (raw.valid() ? "; returned the unsmoothed surface" : ""));
@@ -450,6 +541,7 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
             result.report = raw;
         }
     }
+    lap("report");
     result.mesh = std::move(mesh);
     reportProgress(progress, 1.0, "done");
     return result;

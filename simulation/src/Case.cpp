@@ -74,6 +74,7 @@ Result<Case> caseFromSeries(std::vector<imaging::LoadedSeries> series, const std
     c.reference = std::move(series[ref]);
     for (std::size_t i = 0; i < series.size(); ++i)
         if (i != ref) c.other.push_back(std::move(series[i]));
+    c.registrations.resize(c.other.size());
     for (const auto& s : c.other)
         for (const auto& w : s.info.warnings) c.warnings.push_back(s.info.seriesDescription + ": " + w);
     for (const auto& w : c.reference.info.warnings) c.warnings.push_back(w);
@@ -82,10 +83,29 @@ Result<Case> caseFromSeries(std::vector<imaging::LoadedSeries> series, const std
 }
 
 void addSeries(Case& c, std::vector<imaging::LoadedSeries> series) {
+    c.registrations.resize(c.other.size());
     for (auto& s : series) {
         for (const auto& w : s.info.warnings) c.warnings.push_back(s.info.seriesDescription + ": " + w);
         c.other.push_back(std::move(s));
+        c.registrations.emplace_back();
     }
+}
+
+SeriesRegistration Case::registrationOf(std::size_t i) const {
+    if (i == 0) {
+        SeriesRegistration self;
+        self.registered = true;
+        self.method = "reference";
+        return self;
+    }
+    if (i - 1 < registrations.size()) return registrations[i - 1];
+    return {};
+}
+
+void Case::setRegistration(std::size_t i, SeriesRegistration r) {
+    if (i == 0 || i > other.size()) return;
+    if (registrations.size() < other.size()) registrations.resize(other.size());
+    registrations[i - 1] = std::move(r);
 }
 
 Result<Case> openCase(const fs::path& path, const ProgressFn& progress) {

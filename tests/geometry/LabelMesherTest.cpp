@@ -8,6 +8,9 @@
 #include <random>
 
 #include "MeshTestShapes.h"
+// White-box: the mesher's own self-intersection test, checked against CGAL's.
+#include "../../geometry/src/MeshChecks.h"
+#include "../../geometry/src/SelfIntersection.h"
 
 using namespace jumeau;
 using namespace jumeau::geometry;
@@ -327,4 +330,90 @@ TEST(LabelMesher, CancelStops) {
     auto r = meshBinaryGrid(g, {}, [](double, const std::string&) { return false; });
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, ErrorCode::Cancelled);
+}
+
+TEST(LabelMesher, FastSelfIntersectionTestAgreesWithCgal) {
+    // The mesher decides validity with its own broad phase (a grid) and CGAL's exact predicates; it must find the
+    // same triangles as CGAL's PMP::self_intersections, on clean meshes and on meshes broken in every way it
+    // distinguishes: crossing triangles, neighbours sharing a vertex, folded neighbours sharing an edge, degenerate.
+    const Vec3 c{0, 0, 0};
+    const BinaryGrid g =
+        sampleGrid({20, 20, 20}, {1, 1, 1}, c, Mat3::identity(), [&](const Vec3& p) { return norm(p - c) <= 7; });
+    auto r = meshBinaryGrid(g);
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    const Mesh& clean = r->mesh;
+    EXPECT_TRUE(detail::findSelfIntersections(clean).empty());
+    EXPECT_TRUE(selfIntersectingTriangles(clean).empty());
+
+    std::mt19937 rng(3);
+    std::uniform_real_distribution<float> jitter(-1.2f, 1.2f);
+    for (std::size_t trial = 0; trial < 4; ++trial) {
+        Mesh bent = clean;
+        for (std::size_t v = trial; v < bent.points.size(); v += 5 + trial)
+            for (int k = 0; k < 3; ++k) bent.points[v][k] += jitter(rng);
+        const auto expected = selfIntersectingTriangles(bent);
+        EXPECT_FALSE(expected.empty());
+        EXPECT_EQ(detail::findSelfIntersections(bent), expected) << "jitter trial " << trial;
+    }
+
+    // Fold: the neighbour across edge (a, b) of triangle 0 gets its third vertex onto triangle 0's third vertex
+    // (coplanar, same side of the shared edge).
+    const auto t0 = clean.triangles[0];
+    std::size_t across = clean.triangles.size();
+    for (std::size_t t = 1; t < clean.triangles.size() && across == clean.triangles.size(); ++t)
+        for (int e = 0; e < 3; ++e)
+            if (clean.triangles[t][e] == t0[1] && clean.triangles[t][(e + 1) % 3] == t0[0]) across = t;
+    ASSERT_LT(across, clean.triangles.size());
+    Mesh folded = clean;
+    for (int v : folded.triangles[across])
+        if (v != t0[0] && v != t0[1]) folded.points[v] = folded.points[t0[2]];
+    const auto foldExpected = selfIntersectingTriangles(folded);
+    EXPECT_NE(std::find(foldExpected.begin(), foldExpected.end(), across), foldExpected.end());
+    EXPECT_EQ(detail::findSelfIntersections(folded), foldExpected);
+
+    // Degenerate: a vertex moved onto another vertex of one of its triangles.
+    Mesh flat = clean;
+    const auto t1 = flat.triangles[10];
+    flat.points[t1[0]] = flat.points[t1[1]];
+    const auto flatExpected = selfIntersectingTriangles(flat);
+    EXPECT_NE(std::find(flatExpected.begin(), flatExpected.end(), std::size_t{10}), flatExpected.end());
+    EXPECT_EQ(detail::findSelfIntersections(flat), flatExpected);
+
+    // Only around moved vertices: finds the same as the full test when the moved vertices cover the damage.
+    std::vector<char> moved(folded.points.size(), 0);
+    for (int v : folded.triangles[across]) moved[v] = 1;
+    EXPECT_EQ(detail::findSelfIntersections(folded, &moved), foldExpected);
+}
+
+TEST(LabelMesher, NestedShellsAreOrientedLikeCgalSays) {
+    // A hollow ball with a separate ball inside its cavity: three nested shells (outer outward, cavity inward,
+    // inner ball outward). The report's own nesting test must agree with CGAL's orientation check, also when one
+    // shell is turned the wrong way.
+    const Vec3 c{0, 0, 0};
+    const BinaryGrid g = sampleGrid({34, 34, 34}, {1, 1, 1}, c, Mat3::identity(), [&](const Vec3& p) {
+        const double r = norm(p - c);
+        return (r <= 14 && r >= 9) || r <= 5;
+    });
+    auto r = meshBinaryGrid(g);
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    expectValid(*r);
+    EXPECT_EQ(r->report.components, 3u);
+    const MeshReport cgal = analyseMesh(r->mesh);
+    EXPECT_TRUE(cgal.valid()) << cgal.describe();
+    const auto fast = detail::fastReport(r->mesh, false);
+    ASSERT_TRUE(fast.has_value());
+    EXPECT_TRUE(fast->outwardOriented);
+    EXPECT_EQ(fast->components, 3u);
+
+    // Flip the shell nearest the centre (the inner ball): both must say "not outward".
+    Mesh flipped = r->mesh;
+    std::vector<char> inner(flipped.points.size(), 0);
+    for (std::size_t v = 0; v < flipped.points.size(); ++v)
+        inner[v] = norm(Vec3{flipped.points[v][0], flipped.points[v][1], flipped.points[v][2]} - c) < 7;
+    for (auto& t : flipped.triangles)
+        if (inner[t[0]]) std::swap(t[1], t[2]);
+    EXPECT_FALSE(analyseMesh(flipped).outwardOriented);
+    const auto fastFlipped = detail::fastReport(flipped, false);
+    ASSERT_TRUE(fastFlipped.has_value());
+    EXPECT_FALSE(fastFlipped->outwardOriented);
 }

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "jumeau/geometry/Mesh.h"
@@ -64,6 +65,8 @@ struct MeshingResult {
     double voxelVolumeMl = 0;          // inside voxels * voxel volume
     std::size_t inputTriangles = 0;    // before decimation
     std::vector<std::string> warnings; // what was given up (e.g. decimation undone because it self-intersected)
+    // Wall time of each stage in order ("extract", "smooth", "self-intersections", ...), for profiling.
+    std::vector<std::pair<std::string, double>> stageSeconds;
 };
 
 // Errors: InvalidInput for an empty mask, a grid whose size does not match its voxels, or a degenerate

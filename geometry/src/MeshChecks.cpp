@@ -1,0 +1,202 @@
+// CGAL's kernel only (exact predicates for the point-in-surface test); no Surface_mesh.
+#define CGAL_NDEBUG 1
+
+#include "MeshChecks.h"
+
+#include <CGAL/Exact_predicates_inexact_constructions_kernel.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+namespace jumeau::geometry::detail {
+
+namespace {
+
+// Every vertex's link (for each triangle (v, a, b) around v, the link edge a -> b) is one closed cycle: then every
+// directed edge is used once and has its reverse, and the triangles around each vertex form one disc: a closed,
+// consistently oriented 2-manifold. Unreferenced vertices are ignored.
+bool linksAreSingleCycles(const Mesh& mesh) {
+    const std::size_t nv = mesh.points.size();
+    std::vector<int> start(nv + 1, 0);
+    for (const auto& t : mesh.triangles) {
+        if (t[0] == t[1] || t[1] == t[2] || t[0] == t[2]) return false;
+        for (int v : t) ++start[static_cast<std::size_t>(v) + 1];
+    }
+    for (std::size_t v = 0; v < nv; ++v) start[v + 1] += start[v];
+    std::vector<std::array<int, 2>> link(static_cast<std::size_t>(start[nv]));
+    std::vector<int> fill(start.begin(), start.end() - 1);
+    for (const auto& t : mesh.triangles)
+        for (int e = 0; e < 3; ++e) link[static_cast<std::size_t>(fill[t[e]]++)] = {t[(e + 1) % 3], t[(e + 2) % 3]};
+    for (std::size_t v = 0; v < nv; ++v) {
+        const int b = start[v], n = start[v + 1] - b;
+        if (n == 0) continue;
+        if (n < 3) return false;
+        auto next = [&](int a) {
+            for (int k = b; k < b + n; ++k)
+                if (link[static_cast<std::size_t>(k)][0] == a) return link[static_cast<std::size_t>(k)][1];
+            return -1;
+        };
+        // With out-degree <= 1, coming back to the first link vertex for the first time after exactly n steps
+        // visits n distinct sources: all n link edges, one cycle.
+        const int first = link[static_cast<std::size_t>(b)][0];
+        int a = first;
+        for (int step = 1; step <= n; ++step) {
+            a = next(a);
+            if (a < 0) return false;
+            if (a == first) {
+                if (step != n) return false;
+                break;
+            }
+            if (step == n) return false;
+        }
+    }
+    return true;
+}
+
+int findRoot(std::vector<int>& parent, int v) {
+    while (parent[static_cast<std::size_t>(v)] != v) {
+        parent[static_cast<std::size_t>(v)] = parent[static_cast<std::size_t>(parent[static_cast<std::size_t>(v)])];
+        v = parent[static_cast<std::size_t>(v)];
+    }
+    return v;
+}
+
+using Kernel = CGAL::Exact_predicates_inexact_constructions_kernel;
+using Point = Kernel::Point_3;
+
+Point point(const std::array<float, 3>& p) {
+    return {p[0], p[1], p[2]};
+}
+
+// Parity of the crossings of segment p-q with the given triangles (exact predicates); nullopt when the segment
+// touches an edge or vertex or p lies in a triangle's plane (the caller retries from another point).
+std::optional<bool> oddCrossings(const Mesh& mesh, const std::vector<std::uint32_t>& tris, const Point& p,
+                                 const Point& q) {
+    const double ylo = std::min(p.y(), q.y()), yhi = std::max(p.y(), q.y());
+    const double zlo = std::min(p.z(), q.z()), zhi = std::max(p.z(), q.z());
+    bool odd = false;
+    for (std::uint32_t t : tris) {
+        const auto& tri = mesh.triangles[t];
+        const auto& a = mesh.points[tri[0]];
+        const auto& b = mesh.points[tri[1]];
+        const auto& c = mesh.points[tri[2]];
+        if (std::max({a[0], b[0], c[0]}) < p.x()) continue;
+        if (std::max({a[1], b[1], c[1]}) < ylo || std::min({a[1], b[1], c[1]}) > yhi) continue;
+        if (std::max({a[2], b[2], c[2]}) < zlo || std::min({a[2], b[2], c[2]}) > zhi) continue;
+        const Point pa = point(a), pb = point(b), pc = point(c);
+        const auto o1 = CGAL::orientation(p, q, pa, pb), o2 = CGAL::orientation(p, q, pb, pc),
+                   o3 = CGAL::orientation(p, q, pc, pa);
+        // Two opposite strict signs: the line through p and q misses the triangle.
+        const bool pos = o1 == CGAL::POSITIVE || o2 == CGAL::POSITIVE || o3 == CGAL::POSITIVE;
+        const bool neg = o1 == CGAL::NEGATIVE || o2 == CGAL::NEGATIVE || o3 == CGAL::NEGATIVE;
+        if (pos && neg) continue;
+        if (o1 == CGAL::COPLANAR || o2 == CGAL::COPLANAR || o3 == CGAL::COPLANAR) {
+            // The line meets an edge or vertex, or lies in the plane: ambiguous when the segment reaches the plane.
+            const auto sp = CGAL::orientation(pa, pb, pc, p), sq = CGAL::orientation(pa, pb, pc, q);
+            if (sp != sq || sp == CGAL::COPLANAR) return std::nullopt;
+            continue;
+        }
+        const auto sp = CGAL::orientation(pa, pb, pc, p), sq = CGAL::orientation(pa, pb, pc, q);
+        if (sp == CGAL::COPLANAR || sq == CGAL::COPLANAR) return std::nullopt;
+        if (sp != sq) odd = !odd;
+    }
+    return odd;
+}
+
+} // namespace
+
+std::optional<MeshReport> fastReport(const Mesh& mesh, bool selfIntersecting) {
+    MeshReport r;
+    r.triangles = mesh.triangleCount();
+    r.volumeMl = mesh.signedVolumeMm3() / 1000.0;
+    r.areaCm2 = mesh.areaMm2() / 100.0;
+    r.selfIntersecting = selfIntersecting;
+    if (mesh.empty() || !mesh.indicesValid() || !linksAreSingleCycles(mesh)) return std::nullopt;
+    r.closed = r.manifold = true;
+
+    // Components (vertex union-find; on a manifold, vertex- and edge-connectivity agree).
+    std::vector<int> parent(mesh.points.size());
+    std::iota(parent.begin(), parent.end(), 0);
+    for (const auto& t : mesh.triangles) {
+        const int a = findRoot(parent, t[0]);
+        for (int e = 1; e < 3; ++e) {
+            const int b = findRoot(parent, t[e]);
+            if (a != b) parent[static_cast<std::size_t>(b)] = a;
+        }
+    }
+    std::vector<int> component(mesh.points.size(), -1);
+    struct Part {
+        double volume6 = 0;
+        std::array<double, 3> lo{std::numeric_limits<double>::max(), std::numeric_limits<double>::max(),
+                                 std::numeric_limits<double>::max()};
+        std::array<double, 3> hi{std::numeric_limits<double>::lowest(), std::numeric_limits<double>::lowest(),
+                                 std::numeric_limits<double>::lowest()};
+    };
+    std::vector<Part> parts;
+    for (const auto& t : mesh.triangles) {
+        const auto root = static_cast<std::size_t>(findRoot(parent, t[0]));
+        if (component[root] < 0) {
+            component[root] = static_cast<int>(parts.size());
+            parts.emplace_back();
+        }
+        Part& p = parts[static_cast<std::size_t>(component[root])];
+        const auto& a = mesh.points[t[0]];
+        const auto& b = mesh.points[t[1]];
+        const auto& c = mesh.points[t[2]];
+        p.volume6 += double(a[0]) * (double(b[1]) * c[2] - double(b[2]) * c[1]) +
+                     double(a[1]) * (double(b[2]) * c[0] - double(b[0]) * c[2]) +
+                     double(a[2]) * (double(b[0]) * c[1] - double(b[1]) * c[0]);
+        for (int k = 0; k < 3; ++k) {
+            p.lo[k] = std::min({p.lo[k], double(a[k]), double(b[k]), double(c[k])});
+            p.hi[k] = std::max({p.hi[k], double(a[k]), double(b[k]), double(c[k])});
+        }
+    }
+    r.components = parts.size();
+    if (selfIntersecting) return r; // outward orientation is not defined for a self-intersecting surface
+    // A component whose box is not inside another's has a point outside that one, so (the surfaces do not meet) it
+    // lies wholly outside it.
+    // Otherwise a vertex of it is tested against the other: parity of the crossings of a ray (exact predicates).
+    // Outward orientation then means positive volume at even nesting depth, negative at odd (cavities).
+    std::vector<std::vector<std::uint32_t>> trianglesOf;
+    std::vector<std::vector<int>> verticesOf;
+    std::vector<int> depth(parts.size(), 0);
+    for (std::size_t i = 0; i < parts.size(); ++i)
+        for (std::size_t j = 0; j < parts.size(); ++j) {
+            if (i == j) continue;
+            bool boxInside = true;
+            for (int k = 0; k < 3 && boxInside; ++k)
+                boxInside = parts[i].lo[k] >= parts[j].lo[k] && parts[i].hi[k] <= parts[j].hi[k];
+            if (!boxInside) continue;
+            if (trianglesOf.empty()) {
+                trianglesOf.resize(parts.size());
+                verticesOf.resize(parts.size());
+                for (std::size_t t = 0; t < mesh.triangles.size(); ++t) {
+                    const auto cpt = static_cast<std::size_t>(
+                        component[static_cast<std::size_t>(findRoot(parent, mesh.triangles[t][0]))]);
+                    trianglesOf[cpt].push_back(static_cast<std::uint32_t>(t));
+                    if (verticesOf[cpt].size() < 16) verticesOf[cpt].push_back(mesh.triangles[t][0]);
+                }
+            }
+            std::optional<bool> inside;
+            for (std::size_t attempt = 0; attempt < verticesOf[i].size() && !inside; ++attempt) {
+                const Point p = point(mesh.points[static_cast<std::size_t>(verticesOf[i][attempt])]);
+                // Beyond j's box along an oblique direction, so q is outside j.
+                const double dx = parts[j].hi[0] - p.x() + 1.0;
+                const Point q(p.x() + dx, p.y() + dx * (0.0013 + 0.0007 * double(attempt)),
+                              p.z() + dx * (0.0029 - 0.0003 * double(attempt)));
+                inside = oddCrossings(mesh, trianglesOf[j], p, q);
+            }
+            if (!inside) return std::nullopt; // every ray degenerate: let CGAL decide
+            depth[i] += *inside ? 1 : 0;
+        }
+    r.outwardOriented = true;
+    for (std::size_t i = 0; i < parts.size(); ++i)
+        if ((depth[i] % 2 == 0) != (parts[i].volume6 > 0)) r.outwardOriented = false;
+    return r;
+}
+
+} // namespace jumeau::geometry::detail

@@ -1,0 +1,46 @@
+#pragma once
+// Internal: a fast self-intersection test for the meshing chain, with the answer of CGAL's
+// PMP::self_intersections on an oriented 2-manifold (same exact predicates, same treatment of neighbours: triangles
+// sharing an edge intersect only when coplanar and overlapping, triangles sharing a vertex when the edge opposite
+// that vertex in one crosses the other; a degenerate triangle counts as self-intersecting). The broad phase is a
+// uniform grid of about one triangle size (counting sort, no tree), the narrow phase CGAL's filtered exact
+// predicates, split over threads; a second call can test only the triangles around moved vertices.
+
+#include <algorithm>
+#include <cstddef>
+#include <thread>
+#include <vector>
+
+#include "jumeau/geometry/Mesh.h"
+
+namespace jumeau::geometry::detail {
+
+// Indices (ascending) of the triangles that intersect another triangle of the mesh (see above). When
+// `movedVertices` is given (one flag per point), only pairs with at least one triangle incident to a flagged vertex
+// are tested: the caller knows the other triangles did not move since a test found them clean.
+std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vector<char>* movedVertices = nullptr);
+
+// Worker threads for the meshing chain's parallel loops: min(hardware threads, 2) unless JUMEAU_MESH_THREADS says
+// otherwise (1 = serial).
+unsigned meshingThreads();
+
+// Runs f(begin, end) over [0, n) split into meshingThreads() contiguous chunks (serially when n is small).
+template <typename F> void parallelChunks(std::size_t n, F&& f);
+
+} // namespace jumeau::geometry::detail
+
+template <typename F> void jumeau::geometry::detail::parallelChunks(std::size_t n, F&& f) {
+    const unsigned threads = n < 20000 ? 1u : meshingThreads();
+    if (threads <= 1) {
+        f(std::size_t{0}, n);
+        return;
+    }
+    std::vector<std::thread> pool;
+    const std::size_t chunk = (n + threads - 1) / threads;
+    for (unsigned t = 1; t < threads; ++t) {
+        const std::size_t b = std::min(n, t * chunk), e = std::min(n, (t + 1) * chunk);
+        pool.emplace_back([&f, b, e] { f(b, e); });
+    }
+    f(std::size_t{0}, std::min(n, chunk));
+    for (auto& th : pool) th.join();
+}
