@@ -17,6 +17,7 @@
 #include "gui/CasePresenter.h"
 #include "gui/ImportDialog.h"
 #include "gui/SliceView.h"
+#include "gui/StructurePanel.h"
 #include "gui/SurfaceView.h"
 #include "viz/Snapshot.h"
 
@@ -98,12 +99,33 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new C
     dock->setObjectName("seriesDock");
     dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
     m_seriesList = new QListWidget(dock);
-    m_seriesList->setMinimumWidth(220);
+    m_seriesList->setMinimumWidth(280);
     m_seriesList->setWordWrap(true);
     dock->setWidget(m_seriesList);
     addDockWidget(Qt::LeftDockWidgetArea, dock);
     connect(m_seriesList, &QListWidget::itemDoubleClicked, this, [this](QListWidgetItem* item) {
         showSeries(static_cast<std::size_t>(m_seriesList->row(item)));
+    });
+
+    // The segmentation's structures: visibility (slices and 3D) and 3D opacity.
+    auto* structureDock = new QDockWidget("Structures", this);
+    structureDock->setObjectName("structureDock");
+    structureDock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
+    m_structures = new StructurePanel(structureDock);
+    structureDock->setWidget(m_structures);
+    addDockWidget(Qt::LeftDockWidgetArea, structureDock);
+    connect(m_structures, &StructurePanel::visibilityChanged, this, [this](std::uint16_t label, bool visible) {
+        const auto hidden = m_structures->hiddenLabels();
+        for (auto* v : m_slices) {
+            v->scene().setHiddenLabels(hidden);
+            v->update();
+        }
+        m_surface->scene().setStructureVisible(label, visible);
+        m_surface->update();
+    });
+    connect(m_structures, &StructurePanel::opacityChanged, this, [this](std::uint16_t label, double opacity) {
+        m_surface->scene().setStructureOpacity(label, opacity);
+        m_surface->update();
     });
 
     m_status = new QLabel("Ready", this);
@@ -186,6 +208,8 @@ void MainWindow::showCase() {
     setCrosshair(initialCrosshair(*c));
     m_surface->scene().setSurfaces(c->surfaces);
     m_surface->update();
+    m_structures->setStructures(c->data.labels ? &*c->data.labels : nullptr);
+    for (auto* v : m_slices) v->scene().setHiddenLabels({});
     setWindowTitle(QString("Jumeau — %1").arg(QString::fromStdString(c->data.name)));
     const auto& ref = c->data.reference;
     const imaging::LabelMap* labels = c->data.labels ? &*c->data.labels : nullptr;

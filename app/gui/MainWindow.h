@@ -19,6 +19,7 @@ namespace jumeau::gui {
 
 class CasePresenter;
 class SliceView;
+class StructurePanel;
 class SurfaceView;
 
 class MainWindow : public QMainWindow {
@@ -36,6 +37,7 @@ public:
     void showSeries(std::size_t index);
     std::size_t shownSeries() const { return m_shownSeries; }
     QListWidget* seriesList() const { return m_seriesList; }
+    StructurePanel* structurePanel() const { return m_structures; }
 
     CasePresenter& presenter() { return *m_presenter; }
     SliceView* sliceView(viz::SliceOrientation o) const { return m_slices[static_cast<int>(o)]; }
@@ -66,6 +68,7 @@ private:
     QAction* m_demoAction = nullptr;
     QAction* m_importAction = nullptr;
     QListWidget* m_seriesList = nullptr;
+    StructurePanel* m_structures = nullptr;
     std::size_t m_shownSeries = 0;
 };
 

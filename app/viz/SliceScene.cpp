@@ -56,8 +56,8 @@ void composeGrey(const T* voxels, const imaging::ImageGeometry& g, const SliceAx
 }
 
 template <typename L>
-void blendLabels(const L* labels, const imaging::LabelMap& map, const SliceAxes& a, int slice, double opacity,
-                 unsigned char* rgba) {
+void blendLabels(const L* labels, const imaging::LabelMap& map, const std::set<std::uint16_t>& hidden,
+                 const SliceAxes& a, int slice, double opacity, unsigned char* rgba) {
     const auto& g = map.geometry();
     // Colour lookup by label value, and which labels get a fill (the body only gets an outline).
     std::uint16_t maxLabel = 0;
@@ -65,6 +65,7 @@ void blendLabels(const L* labels, const imaging::LabelMap& map, const SliceAxes&
     std::vector<std::array<double, 3>> colour(maxLabel + 1u, {-1, -1, -1});
     std::vector<bool> fill(maxLabel + 1u, false);
     for (const auto& s : map.structures()) {
+        if (hidden.count(s.label)) continue; // stays at -1: not drawn
         colour[s.label] = s.colour;
         fill[s.label] = s.category != imaging::StructureCategory::Body;
     }
@@ -169,6 +170,12 @@ void SliceScene::setWindowLevel(const WindowLevel& wl) {
     if (hasImage()) rebuildImage();
 }
 
+void SliceScene::setHiddenLabels(const std::set<std::uint16_t>& hidden) {
+    if (hidden == m_hidden) return;
+    m_hidden = hidden;
+    if (hasImage()) rebuildImage();
+}
+
 void SliceScene::setLabelOpacity(double opacity) {
     m_labelOpacity = std::clamp(opacity, 0.0, 1.0);
     if (hasImage()) rebuildImage();
@@ -200,8 +207,8 @@ void SliceScene::rebuildImage() {
     }
     if (m_labels) {
         const auto& lv = m_labels->labels();
-        if (lv.holds<std::uint8_t>()) blendLabels(lv.data<std::uint8_t>(), *m_labels, m_axes, s, m_labelOpacity, rgba);
-        else blendLabels(lv.data<std::uint16_t>(), *m_labels, m_axes, s, m_labelOpacity, rgba);
+        if (lv.holds<std::uint8_t>()) blendLabels(lv.data<std::uint8_t>(), *m_labels, m_hidden, m_axes, s, m_labelOpacity, rgba);
+        else blendLabels(lv.data<std::uint16_t>(), *m_labels, m_hidden, m_axes, s, m_labelOpacity, rgba);
     }
     m_image->Modified();
     updateAnnotations();

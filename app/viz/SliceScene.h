@@ -5,6 +5,7 @@
 
 #include <array>
 #include <optional>
+#include <set>
 
 #include <vtkSmartPointer.h>
 
@@ -46,6 +47,9 @@ public:
     void setWindowLevel(const WindowLevel& wl);
     WindowLevel windowLevel() const { return m_windowLevel; }
     void setLabelOpacity(double opacity);
+    // Structures (by label value) left out of the overlay, as the structure list's visibility boxes say.
+    void setHiddenLabels(const std::set<std::uint16_t>& hidden);
+    const std::set<std::uint16_t>& hiddenLabels() const { return m_hidden; }
 
     // The crosshair's voxel index; the view shows the slice through it.
     void setCrosshair(const std::array<int, 3>& index);
@@ -67,6 +71,7 @@ private:
     std::optional<imaging::LabelMap> m_labels;
     WindowLevel m_windowLevel;
     double m_labelOpacity = 0.4;
+    std::set<std::uint16_t> m_hidden;
     std::array<int, 3> m_crosshair{0, 0, 0};
 
     vtkSmartPointer<vtkRenderer> m_renderer;

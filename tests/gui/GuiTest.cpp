@@ -22,8 +22,12 @@
 #include <QTreeWidget>
 #include "gui/MainWindow.h"
 #include "gui/SliceView.h"
+#include "gui/StructurePanel.h"
 #include "gui/SurfaceView.h"
+#include <QSpinBox>
+#include <QTableWidget>
 #include "viz/Snapshot.h"
+#include "jumeau/simulation/DemoCase.h"
 
 using namespace jumeau;
 namespace fs = std::filesystem;
@@ -300,6 +304,79 @@ TEST(ImportDialog, BrowsesThePhantomAndLoadsSelectedSeriesIntoTheOpenCase) {
     EXPECT_EQ(w.sliceView(viz::SliceOrientation::Axial)->scene().axes().width, 192); // the MR grid
     w.showSeries(0);
     EXPECT_EQ(w.sliceView(viz::SliceOrientation::Axial)->scene().axes().width, 256);
+}
+
+TEST_F(WorkstationTest, StructureListShowsVolumesAndControlsVisibilityAndOpacity) {
+    ASSERT_EQ(s_outcome, Outcome::Shown);
+    const auto& labels = *s_window->presenter().current()->data.labels;
+    auto* panel = s_window->structurePanel();
+    auto* table = panel->table();
+    ASSERT_EQ(table->rowCount(), static_cast<int>(labels.structures().size()));
+    const imaging::Structure* liver = labels.findByName("liver");
+    ASSERT_NE(liver, nullptr);
+    for (const auto& st : labels.structures()) {
+        const int row = panel->rowOf(st.label);
+        ASSERT_GE(row, 0) << st.name;
+        EXPECT_EQ(table->item(row, gui::StructurePanel::NameColumn)->text().toStdString(), st.name);
+        EXPECT_NEAR(table->item(row, gui::StructurePanel::VolumeColumn)->text().toDouble(), labels.volumeMl(st.label), 0.05)
+            << st.name;
+    }
+    // The listed volumes are the phantom's known ones: truth.json's voxel volumes, close to the model volumes.
+    auto truth = simulation::readDemoCaseTruth(phantomDir());
+    ASSERT_TRUE(truth.ok()) << truth.error().describe();
+    for (const auto& t : truth->structures) {
+        const int row = panel->rowOf(t.structure.label);
+        ASSERT_GE(row, 0) << t.structure.name;
+        const double listed = table->item(row, gui::StructurePanel::VolumeColumn)->text().toDouble();
+        EXPECT_NEAR(listed, t.voxelVolumeMl, 0.05) << t.structure.name;
+        if (t.structure.name == "liver") {
+            EXPECT_NEAR(listed, t.volumeMl, 0.03 * t.volumeMl);
+        }
+    }
+
+    // Hiding the liver changes the axial overlay and hides its 3D surface; showing it again restores the image.
+    // Through the axial slice with the most liver (other tests may have moved the crosshair).
+    const auto& g = labels.geometry();
+    int bestK = 0;
+    std::size_t bestCount = 0;
+    for (int k = 0; k < g.size[2]; ++k) {
+        std::size_t n = 0;
+        for (int j = 0; j < g.size[1]; ++j)
+            for (int i = 0; i < g.size[0]; ++i) n += labels.labelAt(i, j, k) == liver->label;
+        if (n > bestCount) {
+            bestCount = n;
+            bestK = k;
+        }
+    }
+    auto* axial = s_window->sliceView(viz::SliceOrientation::Axial);
+    axial->setCrosshair({g.size[0] / 2, g.size[1] / 2, bestK});
+    settle();
+    axial->renderNow();
+    const viz::RgbImage before = viz::grab(axial->renderWindow());
+    panel->setStructureVisible(liver->label, false);
+    settle();
+    EXPECT_TRUE(axial->scene().hiddenLabels().count(liver->label));
+    EXPECT_FALSE(s_window->surfaceView()->scene().structureVisible(liver->label));
+    axial->renderNow();
+    const viz::RgbImage hidden = viz::grab(axial->renderWindow());
+    ASSERT_EQ(hidden.rgb.size(), before.rgb.size());
+    std::size_t changed = 0;
+    for (std::size_t i = 0; i < before.rgb.size(); i += 3)
+        if (before.rgb[i] != hidden.rgb[i] || before.rgb[i + 1] != hidden.rgb[i + 1] || before.rgb[i + 2] != hidden.rgb[i + 2])
+            ++changed;
+    EXPECT_GT(changed, 2000u) << "hiding the liver should remove its overlay from the axial slice through it";
+    panel->setStructureVisible(liver->label, true);
+    settle();
+    EXPECT_TRUE(s_window->surfaceView()->scene().structureVisible(liver->label));
+    axial->renderNow();
+    EXPECT_EQ(viz::grab(axial->renderWindow()).rgb, before.rgb);
+
+    // The opacity box drives the 3D surface's opacity.
+    panel->setStructureOpacity(liver->label, 0.2);
+    settle();
+    EXPECT_NEAR(s_window->surfaceView()->scene().structureOpacity(liver->label), 0.2, 1e-9);
+    panel->setStructureOpacity(liver->label, viz::SurfaceScene::defaultOpacity(liver->category));
+    settle();
 }
 
 int main(int argc, char** argv) {
