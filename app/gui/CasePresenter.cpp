@@ -1,7 +1,10 @@
 #include "gui/CasePresenter.h"
 
+#include <QCoreApplication>
+#include <QPointer>
 #include <QStandardPaths>
 #include <QThread>
+#include <thread>
 
 #include "jumeau/simulation/DemoCase.h"
 
@@ -32,6 +35,7 @@ Result<LoadedCase> loadCase(const fs::path& path, const ProgressFn& progress) {
 CasePresenter::CasePresenter(QObject* parent) : QObject(parent) {}
 
 CasePresenter::~CasePresenter() {
+    ++*m_surfaceGeneration; // background surface rebuilds stop early and are dropped
     if (m_worker) {
         cancel();
         m_worker->wait();
@@ -44,7 +48,7 @@ fs::path CasePresenter::defaultDemoCaseDir() {
 }
 
 void CasePresenter::open(const fs::path& path) {
-    run([path](const ProgressFn& progress) { return loadCase(path, progress); });
+    run([path](const ProgressFn& progress) { return loadCase(path, progress); }, true);
 }
 
 void CasePresenter::openDemoCase(const fs::path& dir) {
@@ -56,7 +60,7 @@ void CasePresenter::openDemoCase(const fs::path& dir) {
             if (!written) return written.error();
         }
         return loadCase(dir, [&](double f, const std::string& m) { return reportProgress(progress, 0.5 + 0.5 * f, m); });
-    });
+    }, true);
 }
 
 void CasePresenter::importSeries(std::vector<imaging::SeriesInfo> series) {
@@ -93,18 +97,68 @@ void CasePresenter::importSeries(std::vector<imaging::SeriesInfo> series) {
         if (!surfaces) return surfaces.error();
         next.surfaces = std::move(*surfaces);
         return next;
-    });
+    }, !current);
+}
+
+Result<simulation::EditSummary> CasePresenter::editLabels(const std::string& name,
+                                                          const simulation::EditHistory::LabelEdit& edit) {
+    if (!m_current) return makeError(ErrorCode::InvalidInput, "no case is open");
+    if (m_worker) return makeError(ErrorCode::InvalidInput, "the case is busy (loading): edit when it has finished");
+    auto summary = m_history.apply(m_current->data, name, edit);
+    if (summary && summary->recorded) afterEdit();
+    return summary;
+}
+
+Result<void> CasePresenter::undo() {
+    if (!m_current || m_worker) return makeError(ErrorCode::InvalidInput, "nothing to undo now");
+    auto r = m_history.undo(m_current->data);
+    if (r) afterEdit();
+    return r;
+}
+
+Result<void> CasePresenter::redo() {
+    if (!m_current || m_worker) return makeError(ErrorCode::InvalidInput, "nothing to redo now");
+    auto r = m_history.redo(m_current->data);
+    if (r) afterEdit();
+    return r;
+}
+
+// Labels changed: tell the views now; rebuild the 3D surfaces on a background thread (a second edit before they
+// are ready supersedes them: only the newest generation is applied).
+void CasePresenter::afterEdit() {
+    emit labelsChanged();
+    const int generation = ++*m_surfaceGeneration;
+    auto counter = m_surfaceGeneration;
+    std::optional<imaging::LabelMap> labels = m_current->data.labels; // shares the voxels, immutable
+    QPointer<CasePresenter> self(this);
+    std::thread([self, counter, generation, labels = std::move(labels)] {
+        if (!labels) return;
+        auto surfaces = viz::extractSurfaces(*labels, [&](double, const std::string&) {
+            return counter->load() == generation; // superseded: stop early
+        });
+        if (!surfaces || counter->load() != generation) return;
+        auto result = std::make_shared<std::vector<viz::StructureSurface>>(std::move(*surfaces));
+        // Posted to the application object (it outlives the presenter); `self` is only looked at on its thread.
+        QMetaObject::invokeMethod(
+            QCoreApplication::instance(),
+            [self, counter, generation, result] {
+                if (!self || !self->m_current || counter->load() != generation) return;
+                self->m_current->surfaces = std::move(*result);
+                emit self->surfacesChanged();
+            },
+            Qt::QueuedConnection);
+    }).detach();
 }
 
 void CasePresenter::cancel() {
     if (m_cancel) m_cancel->store(true);
 }
 
-void CasePresenter::run(std::function<Result<LoadedCase>(const ProgressFn&)> work) {
+void CasePresenter::run(std::function<Result<LoadedCase>(const ProgressFn&)> work, bool newCase) {
     if (m_worker) return; // one job at a time; the GUI disables Open while busy
     auto cancelFlag = std::make_shared<std::atomic<bool>>(false);
     m_cancel = cancelFlag;
-    m_worker = QThread::create([this, work = std::move(work), cancelFlag]() {
+    m_worker = QThread::create([this, work = std::move(work), cancelFlag, newCase]() {
         const ProgressFn progress = [this, cancelFlag](double f, const std::string& m) {
             const QString msg = QString::fromStdString(m);
             QMetaObject::invokeMethod(this, [this, f, msg] { emit this->progress(f, msg); }, Qt::QueuedConnection);
@@ -113,9 +167,12 @@ void CasePresenter::run(std::function<Result<LoadedCase>(const ProgressFn&)> wor
         auto result = std::make_shared<Result<LoadedCase>>(work(progress));
         QMetaObject::invokeMethod(
             this,
-            [this, result] {
+            [this, result, newCase] {
                 if (result->ok()) {
                     m_current = std::make_shared<LoadedCase>(std::move(*result).value());
+                    // A series added to the open case keeps its segmentation, and so its undo history.
+                    if (newCase) m_history.clear();
+                    ++*m_surfaceGeneration; // surfaces of an earlier edit must not land on this case
                     emit caseLoaded();
                 } else {
                     emit failed(QString::fromStdString(result->error().message));

@@ -11,6 +11,7 @@
 
 #include "jumeau/geometry/Result.h"
 #include "jumeau/simulation/Case.h"
+#include "jumeau/simulation/EditHistory.h"
 #include "viz/SurfaceScene.h"
 
 class QThread;
@@ -39,6 +40,13 @@ public:
     // The case on screen, or null.
     const LoadedCase* current() const { return m_current.get(); }
 
+    // Segmentation edits on the open case, undoable (refused while a job runs). On success labelsChanged is emitted
+    // at once and the 3D surfaces are rebuilt in the background (surfacesChanged when they are ready).
+    Result<simulation::EditSummary> editLabels(const std::string& name, const simulation::EditHistory::LabelEdit& edit);
+    Result<void> undo();
+    Result<void> redo();
+    const simulation::EditHistory& history() const { return m_history; }
+
     // Where the demo case lives for this user (generated once).
     static std::filesystem::path defaultDemoCaseDir();
 
@@ -47,10 +55,15 @@ signals:
     void caseLoaded();
     void failed(const QString& message);
     void busyChanged(bool busy);
+    void labelsChanged();
+    void surfacesChanged();
 
 private:
-    void run(std::function<Result<LoadedCase>(const ProgressFn&)> work);
+    void run(std::function<Result<LoadedCase>(const ProgressFn&)> work, bool newCase);
+    void afterEdit();
     std::shared_ptr<LoadedCase> m_current;
+    simulation::EditHistory m_history;
+    std::shared_ptr<std::atomic<int>> m_surfaceGeneration = std::make_shared<std::atomic<int>>(0);
     std::shared_ptr<std::atomic<bool>> m_cancel;
     QThread* m_worker = nullptr;
 };

@@ -1,6 +1,9 @@
 #include "gui/MainWindow.h"
 
+#include <QActionGroup>
 #include <QApplication>
+#include <QDoubleSpinBox>
+#include <QToolBar>
 #include <QDockWidget>
 #include <QListWidget>
 #include <QFileDialog>
@@ -19,6 +22,7 @@
 #include "gui/SliceView.h"
 #include "gui/StructurePanel.h"
 #include "gui/SurfaceView.h"
+#include "jumeau/imaging/LabelEditing.h"
 #include "viz/Snapshot.h"
 
 namespace jumeau::gui {
@@ -77,6 +81,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new C
     setCentralWidget(central);
 
     for (auto* v : m_slices) {
+        connect(v, &SliceView::strokeFinished, this, [this, v](std::vector<geometry::Vec3> points, bool erase) {
+            paintStroke(v->scene().orientation(), points, erase);
+        });
         connect(v, &SliceView::crosshairRequested, this, &MainWindow::setCrosshair);
         connect(v, &SliceView::windowLevelChanged, this, &MainWindow::setWindowLevel);
     }
@@ -87,6 +94,46 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new C
     m_demoAction = file->addAction("Open &Demo Case", this, [this] { openDemoCase(CasePresenter::defaultDemoCaseDir()); });
     file->addSeparator();
     file->addAction("&Quit", QKeySequence::Quit, qApp, &QApplication::quit);
+    auto* edit = menuBar()->addMenu("&Edit");
+    m_undoAction = edit->addAction("&Undo", QKeySequence::Undo, this, [this] {
+        if (auto r = m_presenter->undo(); !r) m_status->setText(QString::fromStdString(r.error().message));
+    });
+    m_redoAction = edit->addAction("&Redo", QKeySequence::Redo, this, [this] {
+        if (auto r = m_presenter->redo(); !r) m_status->setText(QString::fromStdString(r.error().message));
+    });
+    updateEditActions();
+
+    // Segmentation tools: paint / erase the active structure (selected in the Structures list) with a brush whose
+    // radius is in millimetres, in whichever slice view the stroke is drawn.
+    auto* tools = addToolBar("Tools");
+    tools->setObjectName("toolsBar");
+    auto* toolGroup = new QActionGroup(this);
+    toolGroup->setExclusionPolicy(QActionGroup::ExclusionPolicy::ExclusiveOptional);
+    m_paintAction = tools->addAction("Paint");
+    m_paintAction->setCheckable(true);
+    m_paintAction->setShortcut(QKeySequence(Qt::Key_B));
+    m_paintAction->setToolTip("Paint the selected structure with a brush (B); undo with Ctrl+Z");
+    m_eraseAction = tools->addAction("Erase");
+    m_eraseAction->setCheckable(true);
+    m_eraseAction->setShortcut(QKeySequence(Qt::Key_E));
+    m_eraseAction->setToolTip("Erase the selected structure with the brush (E)");
+    toolGroup->addAction(m_paintAction);
+    toolGroup->addAction(m_eraseAction);
+    tools->addWidget(new QLabel(" Brush radius ", tools));
+    m_brushRadius = new QDoubleSpinBox(tools);
+    m_brushRadius->setRange(0.5, 50);
+    m_brushRadius->setSingleStep(0.5);
+    m_brushRadius->setValue(5);
+    m_brushRadius->setSuffix(" mm");
+    tools->addWidget(m_brushRadius);
+    m_overwriteAction = tools->addAction("Overwrite others");
+    m_overwriteAction->setCheckable(true);
+    m_overwriteAction->setChecked(true);
+    m_overwriteAction->setToolTip("Checked: the brush paints over other structures (a tumour inside the liver). "
+                                  "Unchecked: it only paints background voxels.");
+    connect(toolGroup, &QActionGroup::triggered, this, [this] { applyTool(); });
+    connect(m_brushRadius, &QDoubleSpinBox::valueChanged, this, [this] { applyTool(); });
+
     auto* view = menuBar()->addMenu("&View");
     view->addAction("&Reset Views", this, [this] {
         for (auto* v : m_slices) { v->scene().resetCamera(); v->update(); }
@@ -153,6 +200,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new C
         if (busy) m_progress->setValue(0);
     });
     connect(m_presenter, &CasePresenter::caseLoaded, this, &MainWindow::showCase);
+    connect(m_presenter, &CasePresenter::labelsChanged, this, &MainWindow::refreshLabels);
+    connect(m_presenter, &CasePresenter::surfacesChanged, this, &MainWindow::refreshSurfaces);
+    connect(m_presenter, &CasePresenter::busyChanged, this, [this] { updateEditActions(); });
     connect(m_presenter, &CasePresenter::failed, this, [this](const QString& msg) {
         showProblem(msg);
         emit loadFailed(msg);
@@ -179,6 +229,7 @@ void MainWindow::chooseFolder() {
 }
 
 QString MainWindow::bannerText() const { return m_banner->text(); }
+QString MainWindow::statusText() const { return m_status->text(); }
 
 void MainWindow::showProblem(const QString& message) {
     m_banner->setText("Could not open: " + message);
@@ -209,6 +260,7 @@ void MainWindow::showCase() {
     m_surface->scene().setSurfaces(c->surfaces);
     m_surface->update();
     m_structures->setStructures(c->data.labels ? &*c->data.labels : nullptr);
+    updateEditActions();
     for (auto* v : m_slices) v->scene().setHiddenLabels({});
     setWindowTitle(QString("Jumeau — %1").arg(QString::fromStdString(c->data.name)));
     const auto& ref = c->data.reference;
@@ -259,6 +311,83 @@ void MainWindow::importSeries(std::vector<imaging::SeriesInfo> series) {
     m_banner->hide();
     m_status->setText(QString("Loading %1 series …").arg(series.size()));
     m_presenter->importSeries(std::move(series));
+}
+
+void MainWindow::applyTool() {
+    const auto tool = m_paintAction->isChecked()   ? SliceView::Tool::Paint
+                      : m_eraseAction->isChecked() ? SliceView::Tool::Erase
+                                                   : SliceView::Tool::Navigate;
+    for (auto* v : m_slices) v->setTool(tool, m_brushRadius->value());
+}
+
+void MainWindow::paintStroke(viz::SliceOrientation view, const std::vector<geometry::Vec3>& pointsLps, bool erase) {
+    const LoadedCase* c = m_presenter->current();
+    if (!c || pointsLps.empty()) return;
+    if (m_shownSeries != 0) {
+        m_status->setText("Segmentation is edited on the reference series: show it first (Series list)");
+        return;
+    }
+    imaging::Structure target;
+    const std::uint16_t label = m_structures->activeLabel();
+    if (c->data.labels && label != 0) {
+        if (const auto* s = c->data.labels->findByLabel(label)) target = *s;
+    }
+    if (target.label == 0) {
+        // No segmentation yet: the first stroke creates a structure to paint into.
+        target.label = 1;
+        target.name = "Segment 1";
+        target.colour = {0.95, 0.75, 0.2};
+        target.category = imaging::StructureCategory::Other;
+    }
+    imaging::Brush brush;
+    brush.shape = imaging::Brush::Shape::Disc;
+    brush.radiusMm = m_brushRadius->value();
+    brush.sliceAxis = m_slices[static_cast<int>(view)]->scene().axes().sliceAxis;
+    brush.erase = erase;
+    const std::string name = std::string(erase ? "Erase " : "Paint ") + target.name + " (" +
+                             QString::number(brush.radiusMm, 'g', 3).toStdString() + " mm brush)";
+    auto r = m_presenter->editLabels(name, [&](const imaging::LabelMap& current) {
+        return imaging::paintStroke(current, pointsLps, brush, target,
+                                    m_overwriteAction->isChecked() ? imaging::EditableArea::everywhere()
+                                                                   : imaging::EditableArea::backgroundOnly());
+    });
+    if (!r) m_status->setText(QString::fromStdString(r.error().message));
+    else m_status->setText(QString::fromStdString(name) + QString(": %1 voxels changed").arg(r->changedVoxels));
+}
+
+void MainWindow::refreshLabels() {
+    const LoadedCase* c = m_presenter->current();
+    if (!c) return;
+    const imaging::LabelMap* labels = c->data.labels ? &*c->data.labels : nullptr;
+    if (m_shownSeries == 0)
+        for (auto* v : m_slices) {
+            v->scene().setLabels(labels);
+            v->update();
+        }
+    m_structures->updateStructures(labels);
+    updateEditActions();
+}
+
+void MainWindow::refreshSurfaces() {
+    const LoadedCase* c = m_presenter->current();
+    if (!c) return;
+    m_surface->scene().setSurfaces(c->surfaces, false);
+    // The list's visibility and opacity choices carry over to the rebuilt surfaces.
+    for (const auto& s : c->surfaces) {
+        const auto label = s.structure.label;
+        m_surface->scene().setStructureVisible(label, !m_structures->hiddenLabels().count(label));
+        if (const double o = m_structures->opacityOf(label); o >= 0) m_surface->scene().setStructureOpacity(label, o);
+    }
+    m_surface->update();
+}
+
+void MainWindow::updateEditActions() {
+    const auto& h = m_presenter->history();
+    const bool idle = !m_presenter->busy();
+    m_undoAction->setEnabled(idle && h.canUndo());
+    m_redoAction->setEnabled(idle && h.canRedo());
+    m_undoAction->setText(h.canUndo() ? QString("&Undo %1").arg(QString::fromStdString(h.undoName())) : "&Undo");
+    m_redoAction->setText(h.canRedo() ? QString("&Redo %1").arg(QString::fromStdString(h.redoName())) : "&Redo");
 }
 
 void MainWindow::setCrosshair(const std::array<int, 3>& index) {

@@ -14,6 +14,8 @@ class QProgressBar;
 class QPushButton;
 class QAction;
 class QListWidget;
+class QDoubleSpinBox;
+class QActionGroup;
 
 namespace jumeau::gui {
 
@@ -38,11 +40,21 @@ public:
     std::size_t shownSeries() const { return m_shownSeries; }
     QListWidget* seriesList() const { return m_seriesList; }
     StructurePanel* structurePanel() const { return m_structures; }
+    QAction* undoAction() const { return m_undoAction; }
+    QAction* redoAction() const { return m_redoAction; }
+    QAction* paintAction() const { return m_paintAction; }
+    QAction* eraseAction() const { return m_eraseAction; }
+    QDoubleSpinBox* brushRadius() const { return m_brushRadius; }
+    // Checked (the default): the brush paints over other structures, as a tumour drawn inside the liver must.
+    QAction* overwriteAction() const { return m_overwriteAction; }
+    // Paints (or erases) a stroke of the active structure with the brush, as a stroke in `view` does; undoable.
+    void paintStroke(viz::SliceOrientation view, const std::vector<geometry::Vec3>& pointsLps, bool erase);
 
     CasePresenter& presenter() { return *m_presenter; }
     SliceView* sliceView(viz::SliceOrientation o) const { return m_slices[static_cast<int>(o)]; }
     SurfaceView* surfaceView() const { return m_surface; }
     QString bannerText() const;
+    QString statusText() const;
     // Saves axial.png, coronal.png, sagittal.png, 3d.png and window.png into `dir`.
     bool saveSnapshots(const std::filesystem::path& dir, QString* error = nullptr);
 
@@ -56,6 +68,10 @@ private:
     void setCrosshair(const std::array<int, 3>& index);
     void setWindowLevel(const viz::WindowLevel& wl);
     void chooseFolder();
+    void applyTool();
+    void refreshLabels();
+    void refreshSurfaces();
+    void updateEditActions();
 
     CasePresenter* m_presenter = nullptr;
     std::array<SliceView*, 3> m_slices{};
@@ -69,6 +85,12 @@ private:
     QAction* m_importAction = nullptr;
     QListWidget* m_seriesList = nullptr;
     StructurePanel* m_structures = nullptr;
+    QAction* m_undoAction = nullptr;
+    QAction* m_redoAction = nullptr;
+    QAction* m_paintAction = nullptr;
+    QAction* m_eraseAction = nullptr;
+    QDoubleSpinBox* m_brushRadius = nullptr;
+    QAction* m_overwriteAction = nullptr;
     std::size_t m_shownSeries = 0;
 };
 

@@ -6,6 +6,7 @@
 #include <QSpinBox>
 #include <QTableWidget>
 #include <QVBoxLayout>
+#include <algorithm>
 #include <cmath>
 
 #include "viz/SurfaceScene.h"
@@ -68,7 +69,9 @@ StructurePanel::StructurePanel(QWidget* parent) : QWidget(parent) {
 void StructurePanel::setStructures(const imaging::LabelMap* labels) {
     m_filling = true;
     m_table->setRowCount(0);
+    m_shown.clear();
     if (labels && !labels->empty()) {
+        m_shown = labels->structures();
         const auto histogram = labels->histogram();
         const double voxelMl = labels->geometry().voxelVolumeMm3() / 1000.0;
         for (const auto& s : labels->structures()) {
@@ -97,6 +100,56 @@ void StructurePanel::setStructures(const imaging::LabelMap* labels) {
         }
     }
     m_filling = false;
+}
+
+void StructurePanel::updateStructures(const imaging::LabelMap* labels) {
+    const bool sameTable = labels && !labels->empty() && labels->structures().size() == m_shown.size() &&
+                           std::equal(m_shown.begin(), m_shown.end(), labels->structures().begin(),
+                                      [](const imaging::Structure& a, const imaging::Structure& b) {
+                                          return a.label == b.label && a.name == b.name && a.colour == b.colour;
+                                      });
+    if (!sameTable) {
+        const auto hidden = hiddenLabels();
+        const std::uint16_t active = activeLabel();
+        std::vector<std::pair<std::uint16_t, double>> opacities;
+        for (const auto& st : m_shown) opacities.emplace_back(st.label, opacityOf(st.label));
+        setStructures(labels);
+        for (auto label : hidden) setStructureVisible(label, false);
+        for (const auto& [label, opacity] : opacities) setStructureOpacity(label, opacity);
+        selectStructure(active);
+        return;
+    }
+    const auto histogram = labels->histogram();
+    const double voxelMl = labels->geometry().voxelVolumeMm3() / 1000.0;
+    for (const auto& st : labels->structures()) {
+        const int row = rowOf(st.label);
+        if (row < 0) continue;
+        const std::size_t count = st.label < histogram.size() ? histogram[st.label] : 0;
+        auto* volume = m_table->item(row, VolumeColumn);
+        volume->setText(QString::number(static_cast<double>(count) * voxelMl, 'f', 1));
+        volume->setToolTip(QString("%1 voxels").arg(count));
+    }
+}
+
+std::uint16_t StructurePanel::activeLabel() const {
+    const auto rows = m_table->selectionModel()->selectedRows();
+    if (!rows.isEmpty())
+        return static_cast<std::uint16_t>(m_table->item(rows.front().row(), NameColumn)->data(LabelRole).toUInt());
+    for (const auto& st : m_shown)
+        if (st.category != imaging::StructureCategory::Body) return st.label;
+    return m_shown.empty() ? 0 : m_shown.front().label;
+}
+
+void StructurePanel::selectStructure(std::uint16_t label) {
+    const int row = rowOf(label);
+    if (row >= 0) m_table->selectRow(row);
+}
+
+double StructurePanel::opacityOf(std::uint16_t label) const {
+    const int row = rowOf(label);
+    if (row < 0) return -1;
+    const auto* spin = qobject_cast<const QSpinBox*>(m_table->cellWidget(row, OpacityColumn));
+    return spin ? spin->value() / 100.0 : -1;
 }
 
 int StructurePanel::rowOf(std::uint16_t label) const {

@@ -6,6 +6,7 @@
 #include <QWidget>
 #include <cstdint>
 #include <set>
+#include <vector>
 
 #include "jumeau/imaging/LabelMap.h"
 
@@ -24,7 +25,15 @@ public:
     // counts (one histogram pass) times the voxel volume. Every structure starts visible, at its category's opacity.
     void setStructures(const imaging::LabelMap* labels);
 
+    // After an edit: the same structures keep their visibility and opacity, volumes are recounted; a changed
+    // structure table (added or deleted structures) rebuilds the list.
+    void updateStructures(const imaging::LabelMap* labels);
+
     QTableWidget* table() const { return m_table; }
+    // The structure the tools act on: the selected row, else the first structure that is not the body; 0 if none.
+    std::uint16_t activeLabel() const;
+    void selectStructure(std::uint16_t label);
+    double opacityOf(std::uint16_t label) const; // -1 when absent
     int rowOf(std::uint16_t label) const; // -1 when absent
     std::set<std::uint16_t> hiddenLabels() const;
     // As if the user ticked or unticked the box / changed the opacity (emits the signal).
@@ -38,6 +47,7 @@ signals:
 private:
     QTableWidget* m_table = nullptr;
     bool m_filling = false;
+    std::vector<imaging::Structure> m_shown; // the table as listed
 };
 
 } // namespace jumeau::gui

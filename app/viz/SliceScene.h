@@ -56,8 +56,17 @@ public:
     const std::array<int, 3>& crosshair() const { return m_crosshair; }
     int slice() const { return m_crosshair[m_axes.sliceAxis]; }
 
+    // Replaces the label overlay (same grid as the image; null or another grid: none), keeping slice and camera.
+    void setLabels(const imaging::LabelMap* labels);
+
     // Display pixel (VTK convention: origin bottom-left) → voxel index on the current slice, if inside the image.
     std::optional<std::array<int, 3>> pick(int displayX, int displayY) const;
+    // The same as an LPS point (mm) on the current slice: the brush paints there.
+    std::optional<geometry::Vec3> pickLps(int displayX, int displayY) const;
+    // A circle of radius `radiusMm` (in the slice plane) centred under the display pixel: the brush cursor.
+    // nullopt hides it.
+    void setBrushCursor(std::optional<std::array<int, 2>> display, double radiusMm);
+    bool brushCursorVisible() const;
     void resetCamera();
 
 private:
@@ -80,6 +89,8 @@ private:
     vtkSmartPointer<vtkPoints> m_crossPoints;
     vtkSmartPointer<vtkPolyData> m_crossData;
     vtkSmartPointer<vtkActor> m_crossActor;
+    vtkSmartPointer<vtkPoints> m_brushPoints;
+    vtkSmartPointer<vtkActor> m_brushActor;
     vtkSmartPointer<vtkCornerAnnotation> m_corners;
     std::array<vtkSmartPointer<vtkTextActor>, 4> m_edgeLetters;
 };

@@ -220,7 +220,7 @@ void SurfaceScene::clear() {
     m_surfaces.clear();
 }
 
-void SurfaceScene::setSurfaces(std::vector<StructureSurface> surfaces) {
+void SurfaceScene::setSurfaces(std::vector<StructureSurface> surfaces, bool resetView) {
     clear();
     m_surfaces = std::move(surfaces);
     for (const auto& s : m_surfaces) {
@@ -239,7 +239,7 @@ void SurfaceScene::setSurfaces(std::vector<StructureSurface> surfaces) {
         m_renderer->AddActor(actor);
         m_actors.push_back(actor);
     }
-    resetCamera();
+    if (resetView) resetCamera();
 }
 
 bool SurfaceScene::setStructureVisible(std::uint16_t label, bool visible) {

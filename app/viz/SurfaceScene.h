@@ -43,7 +43,8 @@ public:
     SurfaceScene& operator=(const SurfaceScene&) = delete;
 
     vtkRenderer* renderer() const;
-    void setSurfaces(std::vector<StructureSurface> surfaces);
+    // Replaces the surfaces; resetView false keeps the camera (surfaces rebuilt after an edit).
+    void setSurfaces(std::vector<StructureSurface> surfaces, bool resetView = true);
     void clear();
     const std::vector<StructureSurface>& surfaces() const { return m_surfaces; }
     // Opacity used for a structure category: organs see-through so vessels and tumours inside show.

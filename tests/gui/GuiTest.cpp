@@ -23,6 +23,9 @@
 #include "gui/MainWindow.h"
 #include "gui/SliceView.h"
 #include "gui/StructurePanel.h"
+#include <QAction>
+#include <QStatusBar>
+#include <QDoubleSpinBox>
 #include "gui/SurfaceView.h"
 #include <QSpinBox>
 #include <QTableWidget>
@@ -377,6 +380,87 @@ TEST_F(WorkstationTest, StructureListShowsVolumesAndControlsVisibilityAndOpacity
     EXPECT_NEAR(s_window->surfaceView()->scene().structureOpacity(liver->label), 0.2, 1e-9);
     panel->setStructureOpacity(liver->label, viz::SurfaceScene::defaultOpacity(liver->category));
     settle();
+}
+
+namespace {
+std::vector<std::uint8_t> labelBytes(const imaging::LabelMap& m) {
+    const auto* p = static_cast<const std::uint8_t*>(m.labels().rawData());
+    return {p, p + m.labels().byteCount()};
+}
+bool waitForSurfaces(gui::CasePresenter& presenter, int timeoutMs = 120000) {
+    QEventLoop loop;
+    bool done = false;
+    auto c = QObject::connect(&presenter, &gui::CasePresenter::surfacesChanged, &loop, [&] { done = true; loop.quit(); });
+    QTimer::singleShot(timeoutMs, &loop, &QEventLoop::quit);
+    loop.exec();
+    QObject::disconnect(c);
+    return done;
+}
+} // namespace
+
+TEST_F(WorkstationTest, BrushPaintsTheSelectedStructureAndUndoRestoresExactly) {
+    ASSERT_EQ(s_outcome, Outcome::Shown);
+    auto& presenter = s_window->presenter();
+    const auto& labels0 = *presenter.current()->data.labels;
+    const imaging::Structure* tumour = labels0.findByName("Tumour 2");
+    ASSERT_NE(tumour, nullptr);
+    const std::uint16_t label = tumour->label;
+    const auto before = labelBytes(labels0);
+    const std::size_t countBefore = labels0.voxelCount(label);
+    s_window->structurePanel()->selectStructure(label);
+    s_window->brushRadius()->setValue(4);
+
+    // A two-point stroke in the axial view through the image centre: a 4 mm disc swept 10 mm, on one slice.
+    const auto& g = labels0.geometry();
+    const auto a = g.indexToLps({g.size[0] / 2.0, g.size[1] / 2.0, g.size[2] / 2.0});
+    s_window->paintStroke(viz::SliceOrientation::Axial, {a, a + geometry::Vec3{10, 0, 0}}, false);
+    const auto& labels1 = *presenter.current()->data.labels;
+    const std::size_t painted = labels1.voxelCount(label) - countBefore;
+    std::printf("painted %zu voxels (before %zu); status: %s\n", painted, countBefore,
+                s_window->statusText().toStdString().c_str());
+    // Area of the swept disc: pi r^2 + 2 r * 10 mm = 130 mm^2, over 0.8 x 0.8 mm pixels ≈ 203 voxels (the brush
+    // paints over the liver and body by default: "Overwrite others" is checked).
+    EXPECT_GT(painted, 60u);
+    EXPECT_LT(painted, 260u);
+    EXPECT_TRUE(s_window->undoAction()->isEnabled());
+    EXPECT_TRUE(s_window->undoAction()->text().contains("Tumour 2")) << s_window->undoAction()->text().toStdString();
+    const auto after = labelBytes(labels1);
+    EXPECT_NE(after, before);
+    // The list shows the new volume at once; the 3D surfaces follow from the background rebuild.
+    const int row = s_window->structurePanel()->rowOf(label);
+    EXPECT_NEAR(s_window->structurePanel()->table()->item(row, gui::StructurePanel::VolumeColumn)->text().toDouble(),
+                labels1.volumeMl(label), 0.05);
+    EXPECT_TRUE(waitForSurfaces(presenter));
+
+    s_window->undoAction()->trigger();
+    EXPECT_EQ(labelBytes(*presenter.current()->data.labels), before);
+    EXPECT_TRUE(s_window->redoAction()->isEnabled());
+    s_window->redoAction()->trigger();
+    EXPECT_EQ(labelBytes(*presenter.current()->data.labels), after);
+    s_window->undoAction()->trigger();
+    EXPECT_EQ(labelBytes(*presenter.current()->data.labels), before);
+
+    // The same with the mouse: the Paint tool, a drag in the axial view shows the brush cursor and paints.
+    auto* axial = s_window->sliceView(viz::SliceOrientation::Axial);
+    s_window->paintAction()->trigger();
+    ASSERT_EQ(axial->tool(), gui::SliceView::Tool::Paint);
+    const QPointF p0(axial->width() / 2.0, axial->height() / 2.0), p1 = p0 + QPointF(20, 0);
+    QMouseEvent press(QEvent::MouseButtonPress, p0, axial->mapToGlobal(p0), Qt::LeftButton, Qt::LeftButton, Qt::NoModifier);
+    QMouseEvent move(QEvent::MouseMove, p1, axial->mapToGlobal(p1), Qt::NoButton, Qt::LeftButton, Qt::NoModifier);
+    QMouseEvent release(QEvent::MouseButtonRelease, p1, axial->mapToGlobal(p1), Qt::LeftButton, Qt::NoButton, Qt::NoModifier);
+    QApplication::sendEvent(axial, &press);
+    QApplication::sendEvent(axial, &move);
+    EXPECT_TRUE(axial->scene().brushCursorVisible());
+    QApplication::sendEvent(axial, &release);
+    settle();
+    EXPECT_GT(presenter.current()->data.labels->voxelCount(label), countBefore);
+    axial->renderNow();
+    ASSERT_TRUE(viz::savePng(axial->renderWindow(), test::outputDir("gui-paint") / "axial-painted.png").ok());
+    s_window->paintAction()->trigger(); // back to navigation
+    EXPECT_EQ(axial->tool(), gui::SliceView::Tool::Navigate);
+    s_window->undoAction()->trigger();
+    EXPECT_EQ(labelBytes(*presenter.current()->data.labels), before);
+    waitForSurfaces(presenter);
 }
 
 int main(int argc, char** argv) {
