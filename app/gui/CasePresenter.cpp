@@ -155,30 +155,44 @@ void CasePresenter::cancel() {
 }
 
 void CasePresenter::run(std::function<Result<LoadedCase>(const ProgressFn&)> work, bool newCase) {
-    if (m_worker) return; // one job at a time; the GUI disables Open while busy
+    startWorker([this, work = std::move(work), newCase](const ProgressFn& progress) -> std::function<void()> {
+        auto result = std::make_shared<Result<LoadedCase>>(work(progress));
+        return [this, result, newCase] {
+            if (result->ok()) {
+                m_current = std::make_shared<LoadedCase>(std::move(*result).value());
+                // A series added to the open case keeps its segmentation, and so its undo history.
+                if (newCase) m_history.clear();
+                ++*m_surfaceGeneration; // surfaces of an earlier edit must not land on this case
+                emit caseLoaded();
+            } else {
+                emit failed(QString::fromStdString(result->error().message));
+            }
+        };
+    });
+}
+
+void CasePresenter::runTask(std::function<Result<std::string>(const ProgressFn&)> work) {
+    startWorker([this, work = std::move(work)](const ProgressFn& progress) -> std::function<void()> {
+        auto result = std::make_shared<Result<std::string>>(work(progress));
+        return [this, result] {
+            if (result->ok()) emit taskFinished(QString::fromStdString(result->value()));
+            else emit taskFailed(QString::fromStdString(result->error().message));
+        };
+    });
+}
+
+void CasePresenter::startWorker(std::function<std::function<void()>(const ProgressFn&)> work) {
+    if (m_worker) return; // one job at a time; the GUI disables its actions while busy
     auto cancelFlag = std::make_shared<std::atomic<bool>>(false);
     m_cancel = cancelFlag;
-    m_worker = QThread::create([this, work = std::move(work), cancelFlag, newCase]() {
+    m_worker = QThread::create([this, work = std::move(work), cancelFlag]() {
         const ProgressFn progress = [this, cancelFlag](double f, const std::string& m) {
             const QString msg = QString::fromStdString(m);
             QMetaObject::invokeMethod(this, [this, f, msg] { emit this->progress(f, msg); }, Qt::QueuedConnection);
             return !cancelFlag->load();
         };
-        auto result = std::make_shared<Result<LoadedCase>>(work(progress));
-        QMetaObject::invokeMethod(
-            this,
-            [this, result, newCase] {
-                if (result->ok()) {
-                    m_current = std::make_shared<LoadedCase>(std::move(*result).value());
-                    // A series added to the open case keeps its segmentation, and so its undo history.
-                    if (newCase) m_history.clear();
-                    ++*m_surfaceGeneration; // surfaces of an earlier edit must not land on this case
-                    emit caseLoaded();
-                } else {
-                    emit failed(QString::fromStdString(result->error().message));
-                }
-            },
-            Qt::QueuedConnection);
+        auto finish = work(progress);
+        QMetaObject::invokeMethod(this, std::move(finish), Qt::QueuedConnection);
     });
     connect(m_worker, &QThread::finished, this, [this] {
         m_worker->deleteLater();

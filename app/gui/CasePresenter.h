@@ -40,6 +40,10 @@ public:
     // The case on screen, or null.
     const LoadedCase* current() const { return m_current.get(); }
 
+    // Any other long job on the worker thread (exports ...), with the same progress and Cancel; `done` runs on the
+    // GUI thread: taskFinished with the result's summary, or taskFailed with its error.
+    void runTask(std::function<Result<std::string>(const ProgressFn&)> work);
+
     // Segmentation edits on the open case, undoable (refused while a job runs). On success labelsChanged is emitted
     // at once and the 3D surfaces are rebuilt in the background (surfacesChanged when they are ready).
     Result<simulation::EditSummary> editLabels(const std::string& name, const simulation::EditHistory::LabelEdit& edit);
@@ -56,10 +60,14 @@ signals:
     void failed(const QString& message);
     void busyChanged(bool busy);
     void labelsChanged();
+    void taskFinished(const QString& summary);
+    void taskFailed(const QString& message);
     void surfacesChanged();
 
 private:
     void run(std::function<Result<LoadedCase>(const ProgressFn&)> work, bool newCase);
+    // Runs `work` on the worker thread; the function it returns is then run on the GUI thread.
+    void startWorker(std::function<std::function<void()>(const ProgressFn&)> work);
     void afterEdit();
     std::shared_ptr<LoadedCase> m_current;
     simulation::EditHistory m_history;

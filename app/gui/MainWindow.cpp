@@ -4,6 +4,7 @@
 #include <QApplication>
 #include <QDoubleSpinBox>
 #include <QToolBar>
+#include <QDir>
 #include <QDockWidget>
 #include <QListWidget>
 #include <QFileDialog>
@@ -18,6 +19,7 @@
 #include <cstdio>
 
 #include "gui/CasePresenter.h"
+#include "gui/ExportDialog.h"
 #include "gui/ImportDialog.h"
 #include "gui/SliceView.h"
 #include "gui/StructurePanel.h"
@@ -91,6 +93,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new C
     auto* file = menuBar()->addMenu("&File");
     m_openAction = file->addAction("&Open DICOM Folder…", QKeySequence::Open, this, &MainWindow::chooseFolder);
     m_importAction = file->addAction("&Import DICOM…", QKeySequence(Qt::CTRL | Qt::Key_I), this, &MainWindow::importDicom);
+    m_exportAction = file->addAction("&Export Meshes…", QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_E), this,
+                                     &MainWindow::exportMeshesDialog);
     m_demoAction = file->addAction("Open &Demo Case", this, [this] { openDemoCase(CasePresenter::defaultDemoCaseDir()); });
     file->addSeparator();
     file->addAction("&Quit", QKeySequence::Quit, qApp, &QApplication::quit);
@@ -197,10 +201,23 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new C
         m_openAction->setEnabled(!busy);
         m_demoAction->setEnabled(!busy);
         m_importAction->setEnabled(!busy);
+        m_exportAction->setEnabled(!busy);
         if (busy) m_progress->setValue(0);
     });
     connect(m_presenter, &CasePresenter::caseLoaded, this, &MainWindow::showCase);
     connect(m_presenter, &CasePresenter::labelsChanged, this, &MainWindow::refreshLabels);
+    connect(m_presenter, &CasePresenter::taskFinished, this, [this](const QString& summary) {
+        m_status->setText(summary);
+        std::fprintf(stderr, "jumeau: %s\n", summary.toLocal8Bit().constData());
+        emit exportFinished(true, summary);
+    });
+    connect(m_presenter, &CasePresenter::taskFailed, this, [this](const QString& message) {
+        m_banner->setText("Export failed: " + message);
+        m_banner->show();
+        m_status->setText("Export failed");
+        std::fprintf(stderr, "jumeau: export failed: %s\n", message.toLocal8Bit().constData());
+        emit exportFinished(false, message);
+    });
     connect(m_presenter, &CasePresenter::surfacesChanged, this, &MainWindow::refreshSurfaces);
     connect(m_presenter, &CasePresenter::busyChanged, this, [this] { updateEditActions(); });
     connect(m_presenter, &CasePresenter::failed, this, [this](const QString& msg) {
@@ -311,6 +328,43 @@ void MainWindow::importSeries(std::vector<imaging::SeriesInfo> series) {
     m_banner->hide();
     m_status->setText(QString("Loading %1 series …").arg(series.size()));
     m_presenter->importSeries(std::move(series));
+}
+
+void MainWindow::exportMeshesDialog() {
+    const LoadedCase* c = m_presenter->current();
+    if (!c || !c->data.labels) {
+        m_status->setText("Nothing to export: the case has no segmentation");
+        return;
+    }
+    const auto folder = std::filesystem::path(QDir::homePath().toStdString()) / "jumeau-meshes";
+    ExportDialog dialog(*c->data.labels, folder, this);
+    if (dialog.exec() != QDialog::Accepted) return;
+    exportMeshes(dialog.target(), dialog.options());
+}
+
+void MainWindow::exportMeshes(const std::filesystem::path& target, const simulation::MeshExportOptions& options) {
+    const LoadedCase* c = m_presenter->current();
+    if (!c || !c->data.labels) return;
+    if (options.labels.empty()) {
+        m_status->setText("Choose at least one structure to export");
+        return;
+    }
+    m_banner->hide();
+    const imaging::LabelMap labels = *c->data.labels; // shares the voxels; edits make new maps
+    m_presenter->runTask([labels, target, options](const ProgressFn& progress) -> Result<std::string> {
+        auto report = simulation::exportMeshes(labels, target, options, progress);
+        if (!report) return report.error();
+        std::string summary = "Exported " + std::to_string(report->meshes.size()) + " mesh(es) (" +
+                              geometry::toString(options.frame) + " mm) to " + target.string();
+        std::size_t triangles = 0;
+        for (const auto& m : report->meshes) triangles += m.report.triangles;
+        summary += ", " + std::to_string(triangles) + " triangles";
+        if (report->invalidCount() > 0)
+            summary += " — " + std::to_string(report->invalidCount()) + " not valid: " + report->warnings.front();
+        else
+            summary += ", every mesh closed, manifold and free of self-intersections";
+        return summary;
+    });
 }
 
 void MainWindow::applyTool() {

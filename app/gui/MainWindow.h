@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "jumeau/imaging/DicomSeriesReader.h"
+#include "jumeau/simulation/MeshExport.h"
 #include "viz/SliceScene.h"
 
 class QLabel;
@@ -47,6 +48,9 @@ public:
     QDoubleSpinBox* brushRadius() const { return m_brushRadius; }
     // Checked (the default): the brush paints over other structures, as a tumour drawn inside the liver must.
     QAction* overwriteAction() const { return m_overwriteAction; }
+    // File → Export Meshes (the dialog); exportMeshes is what it calls: meshing runs on the worker thread.
+    void exportMeshesDialog();
+    void exportMeshes(const std::filesystem::path& target, const simulation::MeshExportOptions& options);
     // Paints (or erases) a stroke of the active structure with the brush, as a stroke in `view` does; undoable.
     void paintStroke(viz::SliceOrientation view, const std::vector<geometry::Vec3>& pointsLps, bool erase);
 
@@ -61,6 +65,7 @@ public:
 signals:
     void caseShown();
     void loadFailed(const QString& message);
+    void exportFinished(bool ok, const QString& message);
 
 private:
     void showCase();
@@ -83,6 +88,7 @@ private:
     QAction* m_openAction = nullptr;
     QAction* m_demoAction = nullptr;
     QAction* m_importAction = nullptr;
+    QAction* m_exportAction = nullptr;
     QListWidget* m_seriesList = nullptr;
     StructurePanel* m_structures = nullptr;
     QAction* m_undoAction = nullptr;

@@ -16,7 +16,12 @@
 
 #include "TestData.h"
 #include "gui/CasePresenter.h"
+#include "gui/ExportDialog.h"
 #include "gui/ImportDialog.h"
+#include <QCheckBox>
+#include <QComboBox>
+#include <QLineEdit>
+#include "jumeau/geometry/MeshIO.h"
 #include "gui/ImportPresenter.h"
 #include <QListWidget>
 #include <QTreeWidget>
@@ -461,6 +466,62 @@ TEST_F(WorkstationTest, BrushPaintsTheSelectedStructureAndUndoRestoresExactly) {
     s_window->undoAction()->trigger();
     EXPECT_EQ(labelBytes(*presenter.current()->data.labels), before);
     waitForSurfaces(presenter);
+}
+
+TEST_F(WorkstationTest, ExportDialogWritesValidMeshesInTheChosenFrame) {
+    ASSERT_EQ(s_outcome, Outcome::Shown);
+    const auto& labels = *s_window->presenter().current()->data.labels;
+    const fs::path out = test::outputDir("gui-export");
+    gui::ExportDialog dialog(labels, out, s_window);
+    // Defaults: every structure but the body, binary STL in RAS, one file per structure, into the given folder.
+    ASSERT_EQ(dialog.structureList()->count(), static_cast<int>(labels.structures().size()));
+    const auto defaults = dialog.options();
+    EXPECT_EQ(defaults.labels.size(), labels.structures().size() - 1);
+    EXPECT_EQ(defaults.frame, geometry::Frame::RAS);
+    EXPECT_FALSE(defaults.combined);
+    EXPECT_EQ(dialog.target(), out);
+    // A combined scene needs OBJ or PLY: the box is disabled for STL, and choosing it turns the target into a file.
+    EXPECT_FALSE(dialog.combinedBox()->isEnabled());
+    dialog.formatBox()->setCurrentIndex(2); // OBJ
+    dialog.combinedBox()->setChecked(true);
+    EXPECT_EQ(dialog.target(), out / "scene.obj");
+    dialog.combinedBox()->setChecked(false);
+    EXPECT_EQ(dialog.target(), out);
+    dialog.formatBox()->setCurrentIndex(0);
+    dialog.frameBox()->setCurrentIndex(1); // LPS
+    // Only the tumours.
+    for (int row = 0; row < dialog.structureList()->count(); ++row) {
+        auto* item = dialog.structureList()->item(row);
+        item->setCheckState(item->text().startsWith("Tumour") ? Qt::Checked : Qt::Unchecked);
+    }
+    dialog.show();
+    settle();
+    dialog.grab().save(QString::fromStdString((out / "export-dialog.png").string()));
+    const auto options = dialog.options();
+    ASSERT_EQ(options.labels.size(), 3u);
+
+    QEventLoop loop;
+    bool ok = false;
+    QString message;
+    auto c = QObject::connect(s_window, &gui::MainWindow::exportFinished, &loop, [&](bool success, const QString& m) {
+        ok = success;
+        message = m;
+        loop.quit();
+    });
+    QTimer::singleShot(120000, &loop, &QEventLoop::quit);
+    s_window->exportMeshes(dialog.target(), options);
+    loop.exec();
+    QObject::disconnect(c);
+    settle();
+    ASSERT_TRUE(ok) << message.toStdString();
+    EXPECT_TRUE(message.contains("every mesh closed")) << message.toStdString();
+    EXPECT_TRUE(s_window->statusText().contains("Exported 3")) << s_window->statusText().toStdString();
+    for (const char* name : {"Tumour 1.stl", "Tumour 2.stl", "Tumour 3.stl"}) {
+        auto mesh = geometry::readMesh(out / name);
+        ASSERT_TRUE(mesh.ok()) << name << ": " << mesh.error().describe();
+        EXPECT_EQ(mesh->fileFrame, geometry::Frame::LPS) << name;
+        EXPECT_GT(mesh->mesh.triangles.size(), 50u) << name;
+    }
 }
 
 int main(int argc, char** argv) {
