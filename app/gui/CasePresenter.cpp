@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "jumeau/simulation/DemoCase.h"
+#include "jumeau/simulation/LabelImport.h"
 
 namespace jumeau::gui {
 
@@ -177,6 +178,39 @@ void CasePresenter::runTask(std::function<Result<std::string>(const ProgressFn&)
         return [this, result] {
             if (result->ok()) emit taskFinished(QString::fromStdString(result->value()));
             else emit taskFailed(QString::fromStdString(result->error().message));
+        };
+    });
+}
+
+void CasePresenter::importLabels(const std::filesystem::path& source) {
+    if (!m_current) {
+        emit taskFailed("no case is open: open the images first, then import their segmentation");
+        return;
+    }
+    simulation::Case working = m_current->data; // volumes and labels are shared, not copied
+    startWorker([this, working = std::move(working), source](const ProgressFn& progress) mutable -> std::function<void()> {
+        auto imported = std::make_shared<Result<simulation::LabelImportResult>>(
+            simulation::importLabels(working, source, {}, progress));
+        auto labels = std::make_shared<std::optional<imaging::LabelMap>>(std::move(working.labels));
+        return [this, imported, labels, source] {
+            if (!imported->ok()) {
+                emit taskFailed(QString::fromStdString((*imported).error().message));
+                return;
+            }
+            if (!m_current) return;
+            const auto& r = imported->value();
+            auto committed = m_history.commit(m_current->data, "Import " + source.filename().string(), *labels);
+            if (!committed) {
+                emit taskFailed(QString::fromStdString(committed.error().message));
+                return;
+            }
+            for (const auto& w : r.warnings) m_current->data.warnings.push_back(w);
+            afterEdit();
+            std::string summary = "Imported " + std::to_string(r.structures.size()) + " structure(s) from " +
+                                  source.string();
+            for (const auto& o : r.overlaps) summary += "; " + o.describe();
+            if (!r.warnings.empty()) summary += "; " + std::to_string(r.warnings.size()) + " warning(s): " + r.warnings.front();
+            emit taskFinished(QString::fromStdString(summary));
         };
     });
 }

@@ -44,6 +44,10 @@ public:
     // GUI thread: taskFinished with the result's summary, or taskFailed with its error.
     void runTask(std::function<Result<std::string>(const ProgressFn&)> work);
 
+    // Imports label maps or mask series (files or folders, see simulation::importLabels) into the open case on the
+    // worker thread, as one undoable step; labelsChanged then taskFinished with a summary, or taskFailed.
+    void importLabels(const std::filesystem::path& source);
+
     // Segmentation edits on the open case, undoable (refused while a job runs). On success labelsChanged is emitted
     // at once and the 3D surfaces are rebuilt in the background (surfacesChanged when they are ready).
     Result<simulation::EditSummary> editLabels(const std::string& name, const simulation::EditHistory::LabelEdit& edit);

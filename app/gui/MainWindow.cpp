@@ -93,6 +93,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new C
     auto* file = menuBar()->addMenu("&File");
     m_openAction = file->addAction("&Open DICOM Folder…", QKeySequence::Open, this, &MainWindow::chooseFolder);
     m_importAction = file->addAction("&Import DICOM…", QKeySequence(Qt::CTRL | Qt::Key_I), this, &MainWindow::importDicom);
+    m_importLabelsAction = file->addAction("Import &Segmentation File…", this, [this] { importSegmentationDialog(false); });
+    m_importMasksAction = file->addAction("Import &Mask Series Folder…", this, [this] { importSegmentationDialog(true); });
     m_exportAction = file->addAction("&Export Meshes…", QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_E), this,
                                      &MainWindow::exportMeshesDialog);
     m_demoAction = file->addAction("Open &Demo Case", this, [this] { openDemoCase(CasePresenter::defaultDemoCaseDir()); });
@@ -202,6 +204,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new C
         m_demoAction->setEnabled(!busy);
         m_importAction->setEnabled(!busy);
         m_exportAction->setEnabled(!busy);
+        m_importLabelsAction->setEnabled(!busy);
+        m_importMasksAction->setEnabled(!busy);
         if (busy) m_progress->setValue(0);
     });
     connect(m_presenter, &CasePresenter::caseLoaded, this, &MainWindow::showCase);
@@ -209,13 +213,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new C
     connect(m_presenter, &CasePresenter::taskFinished, this, [this](const QString& summary) {
         m_status->setText(summary);
         std::fprintf(stderr, "jumeau: %s\n", summary.toLocal8Bit().constData());
-        emit exportFinished(true, summary);
+        emit exportFinished(true, summary); // (also the end of an import: one "task finished" signal)
     });
     connect(m_presenter, &CasePresenter::taskFailed, this, [this](const QString& message) {
-        m_banner->setText("Export failed: " + message);
+        m_banner->setText("Failed: " + message);
         m_banner->show();
-        m_status->setText("Export failed");
-        std::fprintf(stderr, "jumeau: export failed: %s\n", message.toLocal8Bit().constData());
+        m_status->setText("Failed");
+        std::fprintf(stderr, "jumeau: failed: %s\n", message.toLocal8Bit().constData());
         emit exportFinished(false, message);
     });
     connect(m_presenter, &CasePresenter::surfacesChanged, this, &MainWindow::refreshSurfaces);
@@ -328,6 +332,20 @@ void MainWindow::importSeries(std::vector<imaging::SeriesInfo> series) {
     m_banner->hide();
     m_status->setText(QString("Loading %1 series …").arg(series.size()));
     m_presenter->importSeries(std::move(series));
+}
+
+void MainWindow::importSegmentationDialog(bool folder) {
+    if (!m_presenter->current()) {
+        m_status->setText("Open the images first, then import their segmentation");
+        return;
+    }
+    const QString chosen =
+        folder ? QFileDialog::getExistingDirectory(this, "Import Mask Series (a folder of DICOM masks, one per structure)")
+               : QFileDialog::getOpenFileName(this, "Import Segmentation", QString(),
+                                              "Label maps (*.nrrd *.nhdr *.nii *.nii.gz *.mha *.mhd);;All files (*)");
+    if (chosen.isEmpty()) return;
+    m_banner->hide();
+    m_presenter->importLabels(chosen.toStdString());
 }
 
 void MainWindow::exportMeshesDialog() {

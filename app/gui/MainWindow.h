@@ -48,6 +48,9 @@ public:
     QDoubleSpinBox* brushRadius() const { return m_brushRadius; }
     // Checked (the default): the brush paints over other structures, as a tumour drawn inside the liver must.
     QAction* overwriteAction() const { return m_overwriteAction; }
+    // File → Import Segmentation File (.nrrd/.seg.nrrd/.nii.gz/.mha) or Mask Series Folder (IRCAD-style DICOM
+    // masks, one series per structure): into the open case's segmentation, undoable.
+    void importSegmentationDialog(bool folder);
     // File → Export Meshes (the dialog); exportMeshes is what it calls: meshing runs on the worker thread.
     void exportMeshesDialog();
     void exportMeshes(const std::filesystem::path& target, const simulation::MeshExportOptions& options);
@@ -89,6 +92,8 @@ private:
     QAction* m_demoAction = nullptr;
     QAction* m_importAction = nullptr;
     QAction* m_exportAction = nullptr;
+    QAction* m_importLabelsAction = nullptr;
+    QAction* m_importMasksAction = nullptr;
     QListWidget* m_seriesList = nullptr;
     StructurePanel* m_structures = nullptr;
     QAction* m_undoAction = nullptr;

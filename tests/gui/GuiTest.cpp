@@ -524,6 +524,46 @@ TEST_F(WorkstationTest, ExportDialogWritesValidMeshesInTheChosenFrame) {
     }
 }
 
+TEST(Workstation, ImportedSegmentationShowsAndUndoes) {
+    // The phantom's CT alone (no segmentation), then its label file imported: structures listed, undo removes them.
+    gui::MainWindow w;
+    w.resize(1200, 800);
+    w.show();
+    w.openPath(phantomDir() / "ct");
+    ASSERT_EQ(waitForLoad(w), Outcome::Shown) << w.bannerText().toStdString();
+    ASSERT_FALSE(w.presenter().current()->data.labels.has_value());
+    EXPECT_EQ(w.structurePanel()->table()->rowCount(), 0);
+
+    QEventLoop loop;
+    bool ok = false;
+    QString message;
+    auto c = QObject::connect(&w, &gui::MainWindow::exportFinished, &loop, [&](bool success, const QString& m) {
+        ok = success;
+        message = m;
+        loop.quit();
+    });
+    QTimer::singleShot(120000, &loop, &QEventLoop::quit);
+    w.presenter().importLabels(phantomDir() / "labels" / "labels.seg.nrrd");
+    loop.exec();
+    QObject::disconnect(c);
+    settle();
+    ASSERT_TRUE(ok) << message.toStdString();
+    EXPECT_TRUE(message.contains("Imported 9")) << message.toStdString();
+    ASSERT_TRUE(w.presenter().current()->data.labels.has_value());
+    EXPECT_EQ(w.structurePanel()->table()->rowCount(), 9);
+    EXPECT_TRUE(w.undoAction()->isEnabled());
+    EXPECT_TRUE(w.undoAction()->text().contains("labels.seg.nrrd")) << w.undoAction()->text().toStdString();
+
+    w.undoAction()->trigger();
+    settle();
+    EXPECT_FALSE(w.presenter().current()->data.labels.has_value());
+    EXPECT_EQ(w.structurePanel()->table()->rowCount(), 0);
+    w.redoAction()->trigger();
+    settle();
+    EXPECT_EQ(w.structurePanel()->table()->rowCount(), 9);
+    waitForSurfaces(w.presenter());
+}
+
 int main(int argc, char** argv) {
     ::testing::InitGoogleTest(&argc, argv);
     qputenv("QT_QPA_PLATFORM", "xcb");
