@@ -13,6 +13,7 @@ void registerCommands(CLI::App& app) {
     registerPhantomCommand(app);
     registerDicomCommands(app);
     registerMeshCommand(app);
+    registerLabelsCommand(app);
 }
 
 } // namespace jumeau::cli

@@ -12,5 +12,6 @@ void setExitCode(int code);
 void registerPhantomCommand(CLI::App& app);
 void registerDicomCommands(CLI::App& app); // inspect, convert (DicomCommands.h)
 void registerMeshCommand(CLI::App& app);   // MeshCommand.cpp
+void registerLabelsCommand(CLI::App& app); // LabelsCommand.cpp: labels import|edit|export
 
 } // namespace jumeau::cli

@@ -136,7 +136,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new C
     m_overwriteAction->setCheckable(true);
     m_overwriteAction->setChecked(true);
     m_overwriteAction->setToolTip("Checked: the brush paints over other structures (a tumour inside the liver). "
-                                  "Unchecked: it only paints background voxels.");
+                                  "Unchecked: it only paints background and the body outline.");
     connect(toolGroup, &QActionGroup::triggered, this, [this] { applyTool(); });
     connect(m_brushRadius, &QDoubleSpinBox::valueChanged, this, [this] { applyTool(); });
 
@@ -419,9 +419,12 @@ void MainWindow::paintStroke(viz::SliceOrientation view, const std::vector<geome
     const std::string name = std::string(erase ? "Erase " : "Paint ") + target.name + " (" +
                              QString::number(brush.radiusMm, 'g', 3).toStdString() + " mm brush)";
     auto r = m_presenter->editLabels(name, [&](const imaging::LabelMap& current) {
-        return imaging::paintStroke(current, pointsLps, brush, target,
-                                    m_overwriteAction->isChecked() ? imaging::EditableArea::everywhere()
-                                                                   : imaging::EditableArea::backgroundOnly());
+        // Unchecked "Overwrite others": background and the body outline only (it fills everything inside the skin).
+        imaging::EditableArea area = imaging::EditableArea::backgroundOnly();
+        for (const auto& s : current.structures())
+            if (s.category == imaging::StructureCategory::Body) area = imaging::EditableArea::inside(s.label, true);
+        if (m_overwriteAction->isChecked()) area = imaging::EditableArea::everywhere();
+        return imaging::paintStroke(current, pointsLps, brush, target, area);
     });
     if (!r) m_status->setText(QString::fromStdString(r.error().message));
     else m_status->setText(QString::fromStdString(name) + QString(": %1 voxels changed").arg(r->changedVoxels));
