@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "jumeau/simulation/DemoCase.h"
+#include "jumeau/imaging/LabelEditing.h"
 #include "jumeau/simulation/LabelImport.h"
 
 namespace jumeau::gui {
@@ -178,6 +179,42 @@ void CasePresenter::runTask(std::function<Result<std::string>(const ProgressFn&)
         return [this, result] {
             if (result->ok()) emit taskFinished(QString::fromStdString(result->value()));
             else emit taskFailed(QString::fromStdString(result->error().message));
+        };
+    });
+}
+
+void CasePresenter::editLabelsInBackground(const std::string& name, BackgroundEdit edit) {
+    if (!m_current) {
+        emit taskFailed("no case is open");
+        return;
+    }
+    std::optional<imaging::LabelMap> start = m_current->data.labels;
+    if (!start) {
+        // No segmentation yet: start from an empty one on the reference grid, as the history does for brush edits.
+        auto empty = imaging::makeEmptyLabelMap(m_current->data.reference.volume.geometry());
+        if (!empty) {
+            emit taskFailed(QString::fromStdString(empty.error().message));
+            return;
+        }
+        start = std::move(*empty);
+    }
+    startWorker([this, name, edit = std::move(edit), start = std::move(*start)](const ProgressFn& progress)
+                    -> std::function<void()> {
+        auto result = std::make_shared<Result<imaging::LabelMap>>(edit(start, progress));
+        return [this, name, result] {
+            if (!result->ok()) {
+                emit taskFailed(QString::fromStdString(name + ": " + result->error().message));
+                return;
+            }
+            if (!m_current) return;
+            auto committed = m_history.commit(m_current->data, name, std::move(result->value()));
+            if (!committed) {
+                emit taskFailed(QString::fromStdString(name + ": " + committed.error().message));
+                return;
+            }
+            if (committed->recorded) afterEdit();
+            emit taskFinished(QString::fromStdString(name + ": " + std::to_string(committed->changedVoxels) +
+                                                     " voxels changed"));
         };
     });
 }

@@ -51,6 +51,10 @@ public:
     // Segmentation edits on the open case, undoable (refused while a job runs). On success labelsChanged is emitted
     // at once and the 3D surfaces are rebuilt in the background (surfacesChanged when they are ready).
     Result<simulation::EditSummary> editLabels(const std::string& name, const simulation::EditHistory::LabelEdit& edit);
+    // A slow edit (threshold, region growing, morphology on a large map ...) on the worker thread with progress and
+    // Cancel; the result becomes one undoable step on the GUI thread (labelsChanged, then taskFinished / taskFailed).
+    using BackgroundEdit = std::function<Result<imaging::LabelMap>(const imaging::LabelMap&, const ProgressFn&)>;
+    void editLabelsInBackground(const std::string& name, BackgroundEdit edit);
     Result<void> undo();
     Result<void> redo();
     const simulation::EditHistory& history() const { return m_history; }

@@ -22,6 +22,7 @@
 #include "gui/ExportDialog.h"
 #include "gui/ImportDialog.h"
 #include "gui/SliceView.h"
+#include "gui/SegmentPanel.h"
 #include "gui/StructurePanel.h"
 #include "gui/SurfaceView.h"
 #include "jumeau/imaging/LabelEditing.h"
@@ -167,6 +168,14 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new C
     m_structures = new StructurePanel(structureDock);
     structureDock->setWidget(m_structures);
     addDockWidget(Qt::LeftDockWidgetArea, structureDock);
+    auto* segmentDock = new QDockWidget("Segment", this);
+    segmentDock->setObjectName("segmentDock");
+    segmentDock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
+    m_segment = new SegmentPanel(segmentDock);
+    segmentDock->setWidget(m_segment);
+    addDockWidget(Qt::LeftDockWidgetArea, segmentDock);
+    connect(m_segment, &SegmentPanel::applyRequested, this, &MainWindow::applySegmentTool);
+    connect(m_segment, &SegmentPanel::newStructureRequested, this, &MainWindow::addNewStructure);
     connect(m_structures, &StructurePanel::visibilityChanged, this, [this](std::uint16_t label, bool visible) {
         const auto hidden = m_structures->hiddenLabels();
         for (auto* v : m_slices) {
@@ -419,15 +428,124 @@ void MainWindow::paintStroke(viz::SliceOrientation view, const std::vector<geome
     const std::string name = std::string(erase ? "Erase " : "Paint ") + target.name + " (" +
                              QString::number(brush.radiusMm, 'g', 3).toStdString() + " mm brush)";
     auto r = m_presenter->editLabels(name, [&](const imaging::LabelMap& current) {
-        // Unchecked "Overwrite others": background and the body outline only (it fills everything inside the skin).
-        imaging::EditableArea area = imaging::EditableArea::backgroundOnly();
-        for (const auto& s : current.structures())
-            if (s.category == imaging::StructureCategory::Body) area = imaging::EditableArea::inside(s.label, true);
-        if (m_overwriteAction->isChecked()) area = imaging::EditableArea::everywhere();
-        return imaging::paintStroke(current, pointsLps, brush, target, area);
+        return imaging::paintStroke(current, pointsLps, brush, target, editableArea(current));
     });
     if (!r) m_status->setText(QString::fromStdString(r.error().message));
     else m_status->setText(QString::fromStdString(name) + QString(": %1 voxels changed").arg(r->changedVoxels));
+}
+
+// "Overwrite others" checked: everywhere; else background and the body outline only (it fills everything inside
+// the skin), never another organ, tumour or vessel.
+imaging::EditableArea MainWindow::editableArea(const imaging::LabelMap& map) const {
+    if (m_overwriteAction->isChecked()) return imaging::EditableArea::everywhere();
+    for (const auto& s : map.structures())
+        if (s.category == imaging::StructureCategory::Body) return imaging::EditableArea::inside(s.label, true);
+    return imaging::EditableArea::backgroundOnly();
+}
+
+void MainWindow::addNewStructure() {
+    const LoadedCase* c = m_presenter->current();
+    if (!c) return;
+    static const std::array<std::array<double, 3>, 6> palette{
+        {{0.95, 0.75, 0.2}, {0.3, 0.8, 0.9}, {0.85, 0.4, 0.85}, {0.5, 0.9, 0.4}, {0.95, 0.5, 0.3}, {0.6, 0.6, 1.0}}};
+    int n = 1;
+    while (c->data.labels && c->data.labels->findByName("Segment " + std::to_string(n))) ++n;
+    imaging::Structure s;
+    s.name = "Segment " + std::to_string(n);
+    s.colour = palette[static_cast<std::size_t>(n - 1) % palette.size()];
+    s.category = imaging::StructureCategory::Other;
+    auto r = m_presenter->editLabels("Add " + s.name, [&](const imaging::LabelMap& current) {
+        return imaging::addStructure(current, s);
+    });
+    if (!r) {
+        m_status->setText(QString::fromStdString(r.error().message));
+        return;
+    }
+    if (const auto* added = m_presenter->current()->data.labels->findByName(s.name))
+        m_structures->selectStructure(added->label);
+}
+
+void MainWindow::applySegmentTool() {
+    const LoadedCase* c = m_presenter->current();
+    if (!c) return;
+    if (m_presenter->busy()) {
+        m_status->setText("Busy: wait for the current job or cancel it");
+        return;
+    }
+    const std::uint16_t label = m_structures->activeLabel();
+    const imaging::Structure* selected = c->data.labels ? c->data.labels->findByLabel(label) : nullptr;
+    if (!selected) {
+        m_status->setText("Select a structure in the Structures list (or add one with New structure) first");
+        return;
+    }
+    const imaging::Structure target = *selected;
+    const imaging::Volume image = c->data.reference.volume;
+    const imaging::HuRange range{m_segment->low(), m_segment->high()};
+    const double mm = m_segment->mm();
+    const auto& g = image.geometry();
+    const auto cross = m_slices[0]->scene().crosshair();
+    const geometry::Vec3 seed = g.indexToLps({double(cross[0]), double(cross[1]), double(cross[2])});
+    const imaging::EditableArea area = editableArea(*c->data.labels);
+    const auto mmText = QString::number(mm, 'g', 3).toStdString() + " mm";
+    std::string name;
+    CasePresenter::BackgroundEdit edit;
+    using Op = SegmentPanel::Op;
+    switch (m_segment->op()) {
+    case Op::Threshold:
+        name = "Threshold " + target.name;
+        edit = [=](const imaging::LabelMap& m, const ProgressFn& p) { return imaging::threshold(m, image, range, target, area, p); };
+        break;
+    case Op::Grow:
+        name = "Grow " + target.name + " from the crosshair";
+        edit = [=](const imaging::LabelMap& m, const ProgressFn& p) {
+            imaging::RegionGrowing params;
+            params.range = range;
+            return imaging::growRegion(m, image, {seed}, params, target, area, p);
+        };
+        break;
+    case Op::Dilate:
+    case Op::Erode:
+    case Op::Open:
+    case Op::Close: {
+        const auto op = m_segment->op() == Op::Dilate  ? imaging::Morphology::Dilate
+                        : m_segment->op() == Op::Erode ? imaging::Morphology::Erode
+                        : m_segment->op() == Op::Open  ? imaging::Morphology::Open
+                                                       : imaging::Morphology::Close;
+        name = std::string(imaging::toString(op)) + " " + target.name + " by " + mmText;
+        edit = [=](const imaging::LabelMap& m, const ProgressFn& p) { return imaging::morphology(m, target.label, op, mm, area, p); };
+        break;
+    }
+    case Op::Margin: {
+        name = target.name + " + " + mmText + " margin";
+        imaging::Structure margin;
+        margin.name = name;
+        margin.colour = {target.colour[0] * 0.6 + 0.4, target.colour[1] * 0.6 + 0.4, target.colour[2] * 0.6 + 0.4};
+        margin.category = imaging::StructureCategory::Other;
+        // A safety margin is measured through whatever surrounds the structure: it may take other structures' voxels.
+        edit = [=](const imaging::LabelMap& m, const ProgressFn& p) {
+            return imaging::applyMargin(m, target.label, mm, margin, imaging::EditableArea::everywhere(), p);
+        };
+        name = "Add " + name;
+        break;
+    }
+    case Op::FillHoles:
+        name = "Fill holes in " + target.name;
+        edit = [=](const imaging::LabelMap& m, const ProgressFn& p) { return imaging::fillHoles(m, target.label, std::nullopt, area, p); };
+        break;
+    case Op::KeepLargest:
+        name = "Keep the largest piece of " + target.name;
+        edit = [=](const imaging::LabelMap& m, const ProgressFn& p) { return imaging::keepLargestComponent(m, target.label, false, p); };
+        break;
+    case Op::FillBetween: {
+        const int axis = m_slices[0]->scene().axes().sliceAxis;
+        name = "Fill " + target.name + " between slices";
+        edit = [=](const imaging::LabelMap& m, const ProgressFn& p) { return imaging::fillBetweenSlices(m, target.label, axis, area, p); };
+        break;
+    }
+    }
+    m_banner->hide();
+    m_status->setText(QString::fromStdString(name) + " …");
+    m_presenter->editLabelsInBackground(name, std::move(edit));
 }
 
 void MainWindow::refreshLabels() {

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "jumeau/imaging/DicomSeriesReader.h"
+#include "jumeau/imaging/LabelEditing.h"
 #include "jumeau/simulation/MeshExport.h"
 #include "viz/SliceScene.h"
 
@@ -23,6 +24,7 @@ namespace jumeau::gui {
 class CasePresenter;
 class SliceView;
 class StructurePanel;
+class SegmentPanel;
 class SurfaceView;
 
 class MainWindow : public QMainWindow {
@@ -41,6 +43,11 @@ public:
     std::size_t shownSeries() const { return m_shownSeries; }
     QListWidget* seriesList() const { return m_seriesList; }
     StructurePanel* structurePanel() const { return m_structures; }
+    SegmentPanel* segmentPanel() const { return m_segment; }
+    // The Segment panel's tool on the selected structure (background job, one undoable step).
+    void applySegmentTool();
+    // Adds an empty structure ("Segment N") and selects it; undoable.
+    void addNewStructure();
     QAction* undoAction() const { return m_undoAction; }
     QAction* redoAction() const { return m_redoAction; }
     QAction* paintAction() const { return m_paintAction; }
@@ -80,6 +87,7 @@ private:
     void refreshLabels();
     void refreshSurfaces();
     void updateEditActions();
+    imaging::EditableArea editableArea(const imaging::LabelMap& map) const;
 
     CasePresenter* m_presenter = nullptr;
     std::array<SliceView*, 3> m_slices{};
@@ -96,6 +104,7 @@ private:
     QAction* m_importMasksAction = nullptr;
     QListWidget* m_seriesList = nullptr;
     StructurePanel* m_structures = nullptr;
+    SegmentPanel* m_segment = nullptr;
     QAction* m_undoAction = nullptr;
     QAction* m_redoAction = nullptr;
     QAction* m_paintAction = nullptr;

@@ -27,6 +27,7 @@
 #include <QTreeWidget>
 #include "gui/MainWindow.h"
 #include "gui/SliceView.h"
+#include "gui/SegmentPanel.h"
 #include "gui/StructurePanel.h"
 #include <QAction>
 #include <QStatusBar>
@@ -522,6 +523,67 @@ TEST_F(WorkstationTest, ExportDialogWritesValidMeshesInTheChosenFrame) {
         EXPECT_EQ(mesh->fileFrame, geometry::Frame::LPS) << name;
         EXPECT_GT(mesh->mesh.triangles.size(), 50u) << name;
     }
+}
+
+namespace {
+// Waits for the end of a background task (edit, import, export): the window's exportFinished signal.
+std::pair<bool, QString> waitForTask(gui::MainWindow& w, int timeoutMs = 180000) {
+    QEventLoop loop;
+    std::pair<bool, QString> out{false, "timed out"};
+    auto c = QObject::connect(&w, &gui::MainWindow::exportFinished, &loop, [&](bool ok, const QString& m) {
+        out = {ok, m};
+        loop.quit();
+    });
+    QTimer::singleShot(timeoutMs, &loop, &QEventLoop::quit);
+    loop.exec();
+    QObject::disconnect(c);
+    settle();
+    return out;
+}
+} // namespace
+
+TEST_F(WorkstationTest, SegmentToolsRunInTheBackgroundAndUndo) {
+    ASSERT_EQ(s_outcome, Outcome::Shown);
+    auto& presenter = s_window->presenter();
+    const auto before = labelBytes(*presenter.current()->data.labels);
+    const auto* tumour = presenter.current()->data.labels->findByName("Tumour 1");
+    ASSERT_NE(tumour, nullptr);
+    const std::uint16_t label = tumour->label;
+    const double volume0 = presenter.current()->data.labels->volumeMl(label);
+    s_window->structurePanel()->selectStructure(label);
+    s_window->overwriteAction()->setChecked(true);
+
+    // Dilate by 2 mm: a sphere of ~13.5 mm radius grows by roughly 4πr²·2 mm ≈ 4.6 ml.
+    s_window->segmentPanel()->setOp(gui::SegmentPanel::Op::Dilate);
+    s_window->segmentPanel()->setMm(2);
+    s_window->applySegmentTool();
+    auto [ok, message] = waitForTask(*s_window);
+    ASSERT_TRUE(ok) << message.toStdString();
+    const double volume1 = presenter.current()->data.labels->volumeMl(label);
+    const double r = std::cbrt(3 * volume0 * 1000 / (4 * 3.14159265358979));
+    const double expected = 4.0 / 3.0 * 3.14159265358979 * std::pow(r + 2, 3) / 1000;
+    EXPECT_NEAR(volume1, expected, 0.1 * expected) << message.toStdString();
+    EXPECT_TRUE(s_window->undoAction()->text().contains("Tumour 1")) << s_window->undoAction()->text().toStdString();
+
+    // A 10 mm safety margin as a new structure: listed, and the tumour keeps its voxels.
+    s_window->segmentPanel()->setOp(gui::SegmentPanel::Op::Margin);
+    s_window->segmentPanel()->setMm(10);
+    s_window->applySegmentTool();
+    std::tie(ok, message) = waitForTask(*s_window);
+    ASSERT_TRUE(ok) << message.toStdString();
+    const auto& labels = *presenter.current()->data.labels;
+    const auto* margin = labels.findByName("Tumour 1 + 10 mm margin");
+    ASSERT_NE(margin, nullptr);
+    EXPECT_GE(s_window->structurePanel()->rowOf(margin->label), 0);
+    EXPECT_NEAR(labels.volumeMl(label), volume1, 1e-9);
+    EXPECT_GT(labels.volumeMl(margin->label), 3 * volume1);
+
+    // Both undone: byte-identical to the start.
+    s_window->undoAction()->trigger();
+    s_window->undoAction()->trigger();
+    settle();
+    EXPECT_EQ(labelBytes(*presenter.current()->data.labels), before);
+    waitForSurfaces(presenter);
 }
 
 TEST(Workstation, ImportedSegmentationShowsAndUndoes) {
