@@ -7,8 +7,15 @@ find_package(CLI11 REQUIRED)
 # DCMTK: DICOM parsing, decoding and writing.
 find_package(DCMTK REQUIRED NO_MODULE)
 
-# ITK: image IO (NRRD/NIfTI/MHA) now, registration and segmentation later. Only the modules we use.
-find_package(ITK 5.2 REQUIRED COMPONENTS ITKCommon ITKIOImageBase ITKIONRRD ITKIONIFTI ITKIOMeta ITKIOGDCM)
+# ITK: image IO (NRRD/NIfTI/MHA), label editing filters (segmentation), resampling and registration (v4
+# framework), transform files (.tfm). Only the modules we use.
+find_package(ITK 5.2 REQUIRED COMPONENTS
+  ITKCommon ITKIOImageBase ITKIONRRD ITKIONIFTI ITKIOMeta ITKIOGDCM
+  ITKThresholding ITKRegionGrowing ITKConnectedComponents ITKBinaryMathematicalMorphology
+  ITKMathematicalMorphology ITKLabelMap ITKDistanceMap ITKImageGrid ITKImageFilterBase ITKImageIntensity
+  ITKImageLabel ITKImageStatistics ITKSmoothing ITKImageFunction ITKSpatialObjects ITKStatistics
+  ITKTransform ITKTransformFactory ITKIOTransformBase ITKIOTransformInsightLegacy
+  ITKRegistrationMethodsv4 ITKMetricsv4 ITKOptimizersv4 ITKRegistrationCommon ITKDisplacementField)
 
 # CGAL: meshing, repair and booleans (geometry module).
 find_package(CGAL 5.5 REQUIRED)

@@ -14,6 +14,7 @@ void registerCommands(CLI::App& app) {
     registerDicomCommands(app);
     registerMeshCommand(app);
     registerRegisterCommand(app);
+    registerLabelsCommand(app);
 }
 
 } // namespace jumeau::cli

@@ -13,5 +13,6 @@ void registerPhantomCommand(CLI::App& app);
 void registerDicomCommands(CLI::App& app); // inspect, convert (DicomCommands.h)
 void registerMeshCommand(CLI::App& app);   // MeshCommand.cpp
 void registerRegisterCommand(CLI::App& app); // RegisterCommand.cpp
+void registerLabelsCommand(CLI::App& app); // LabelsCommand.cpp: labels import|edit|export
 
 } // namespace jumeau::cli

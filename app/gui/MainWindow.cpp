@@ -1,6 +1,10 @@
 #include "gui/MainWindow.h"
 
+#include <QActionGroup>
 #include <QApplication>
+#include <QDoubleSpinBox>
+#include <QToolBar>
+#include <QDir>
 #include <QDockWidget>
 #include <QListWidget>
 #include <QFileDialog>
@@ -15,9 +19,13 @@
 #include <cstdio>
 
 #include "gui/CasePresenter.h"
+#include "gui/ExportDialog.h"
 #include "gui/ImportDialog.h"
 #include "gui/SliceView.h"
+#include "gui/SegmentPanel.h"
+#include "gui/StructurePanel.h"
 #include "gui/SurfaceView.h"
+#include "jumeau/imaging/LabelEditing.h"
 #include "viz/Snapshot.h"
 
 namespace jumeau::gui {
@@ -76,6 +84,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new C
     setCentralWidget(central);
 
     for (auto* v : m_slices) {
+        connect(v, &SliceView::strokeFinished, this, [this, v](std::vector<geometry::Vec3> points, bool erase) {
+            paintStroke(v->scene().orientation(), points, erase);
+        });
         connect(v, &SliceView::crosshairRequested, this, &MainWindow::setCrosshair);
         connect(v, &SliceView::windowLevelChanged, this, &MainWindow::setWindowLevel);
     }
@@ -83,9 +94,53 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new C
     auto* file = menuBar()->addMenu("&File");
     m_openAction = file->addAction("&Open DICOM Folder…", QKeySequence::Open, this, &MainWindow::chooseFolder);
     m_importAction = file->addAction("&Import DICOM…", QKeySequence(Qt::CTRL | Qt::Key_I), this, &MainWindow::importDicom);
+    m_importLabelsAction = file->addAction("Import &Segmentation File…", this, [this] { importSegmentationDialog(false); });
+    m_importMasksAction = file->addAction("Import &Mask Series Folder…", this, [this] { importSegmentationDialog(true); });
+    m_exportAction = file->addAction("&Export Meshes…", QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_E), this,
+                                     &MainWindow::exportMeshesDialog);
     m_demoAction = file->addAction("Open &Demo Case", this, [this] { openDemoCase(CasePresenter::defaultDemoCaseDir()); });
     file->addSeparator();
     file->addAction("&Quit", QKeySequence::Quit, qApp, &QApplication::quit);
+    auto* edit = menuBar()->addMenu("&Edit");
+    m_undoAction = edit->addAction("&Undo", QKeySequence::Undo, this, [this] {
+        if (auto r = m_presenter->undo(); !r) m_status->setText(QString::fromStdString(r.error().message));
+    });
+    m_redoAction = edit->addAction("&Redo", QKeySequence::Redo, this, [this] {
+        if (auto r = m_presenter->redo(); !r) m_status->setText(QString::fromStdString(r.error().message));
+    });
+    updateEditActions();
+
+    // Segmentation tools: paint / erase the active structure (selected in the Structures list) with a brush whose
+    // radius is in millimetres, in whichever slice view the stroke is drawn.
+    auto* tools = addToolBar("Tools");
+    tools->setObjectName("toolsBar");
+    auto* toolGroup = new QActionGroup(this);
+    toolGroup->setExclusionPolicy(QActionGroup::ExclusionPolicy::ExclusiveOptional);
+    m_paintAction = tools->addAction("Paint");
+    m_paintAction->setCheckable(true);
+    m_paintAction->setShortcut(QKeySequence(Qt::Key_B));
+    m_paintAction->setToolTip("Paint the selected structure with a brush (B); undo with Ctrl+Z");
+    m_eraseAction = tools->addAction("Erase");
+    m_eraseAction->setCheckable(true);
+    m_eraseAction->setShortcut(QKeySequence(Qt::Key_E));
+    m_eraseAction->setToolTip("Erase the selected structure with the brush (E)");
+    toolGroup->addAction(m_paintAction);
+    toolGroup->addAction(m_eraseAction);
+    tools->addWidget(new QLabel(" Brush radius ", tools));
+    m_brushRadius = new QDoubleSpinBox(tools);
+    m_brushRadius->setRange(0.5, 50);
+    m_brushRadius->setSingleStep(0.5);
+    m_brushRadius->setValue(5);
+    m_brushRadius->setSuffix(" mm");
+    tools->addWidget(m_brushRadius);
+    m_overwriteAction = tools->addAction("Overwrite others");
+    m_overwriteAction->setCheckable(true);
+    m_overwriteAction->setChecked(true);
+    m_overwriteAction->setToolTip("Checked: the brush paints over other structures (a tumour inside the liver). "
+                                  "Unchecked: it only paints background and the body outline.");
+    connect(toolGroup, &QActionGroup::triggered, this, [this] { applyTool(); });
+    connect(m_brushRadius, &QDoubleSpinBox::valueChanged, this, [this] { applyTool(); });
+
     auto* view = menuBar()->addMenu("&View");
     view->addAction("&Reset Views", this, [this] {
         for (auto* v : m_slices) { v->scene().resetCamera(); v->update(); }
@@ -98,12 +153,41 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new C
     dock->setObjectName("seriesDock");
     dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
     m_seriesList = new QListWidget(dock);
-    m_seriesList->setMinimumWidth(220);
+    m_seriesList->setMinimumWidth(280);
     m_seriesList->setWordWrap(true);
     dock->setWidget(m_seriesList);
     addDockWidget(Qt::LeftDockWidgetArea, dock);
     connect(m_seriesList, &QListWidget::itemDoubleClicked, this, [this](QListWidgetItem* item) {
         showSeries(static_cast<std::size_t>(m_seriesList->row(item)));
+    });
+
+    // The segmentation's structures: visibility (slices and 3D) and 3D opacity.
+    auto* structureDock = new QDockWidget("Structures", this);
+    structureDock->setObjectName("structureDock");
+    structureDock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
+    m_structures = new StructurePanel(structureDock);
+    structureDock->setWidget(m_structures);
+    addDockWidget(Qt::LeftDockWidgetArea, structureDock);
+    auto* segmentDock = new QDockWidget("Segment", this);
+    segmentDock->setObjectName("segmentDock");
+    segmentDock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
+    m_segment = new SegmentPanel(segmentDock);
+    segmentDock->setWidget(m_segment);
+    addDockWidget(Qt::LeftDockWidgetArea, segmentDock);
+    connect(m_segment, &SegmentPanel::applyRequested, this, &MainWindow::applySegmentTool);
+    connect(m_segment, &SegmentPanel::newStructureRequested, this, &MainWindow::addNewStructure);
+    connect(m_structures, &StructurePanel::visibilityChanged, this, [this](std::uint16_t label, bool visible) {
+        const auto hidden = m_structures->hiddenLabels();
+        for (auto* v : m_slices) {
+            v->scene().setHiddenLabels(hidden);
+            v->update();
+        }
+        m_surface->scene().setStructureVisible(label, visible);
+        m_surface->update();
+    });
+    connect(m_structures, &StructurePanel::opacityChanged, this, [this](std::uint16_t label, double opacity) {
+        m_surface->scene().setStructureOpacity(label, opacity);
+        m_surface->update();
     });
 
     m_status = new QLabel("Ready", this);
@@ -128,9 +212,27 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new C
         m_openAction->setEnabled(!busy);
         m_demoAction->setEnabled(!busy);
         m_importAction->setEnabled(!busy);
+        m_exportAction->setEnabled(!busy);
+        m_importLabelsAction->setEnabled(!busy);
+        m_importMasksAction->setEnabled(!busy);
         if (busy) m_progress->setValue(0);
     });
     connect(m_presenter, &CasePresenter::caseLoaded, this, &MainWindow::showCase);
+    connect(m_presenter, &CasePresenter::labelsChanged, this, &MainWindow::refreshLabels);
+    connect(m_presenter, &CasePresenter::taskFinished, this, [this](const QString& summary) {
+        m_status->setText(summary);
+        std::fprintf(stderr, "jumeau: %s\n", summary.toLocal8Bit().constData());
+        emit exportFinished(true, summary); // (also the end of an import: one "task finished" signal)
+    });
+    connect(m_presenter, &CasePresenter::taskFailed, this, [this](const QString& message) {
+        m_banner->setText("Failed: " + message);
+        m_banner->show();
+        m_status->setText("Failed");
+        std::fprintf(stderr, "jumeau: failed: %s\n", message.toLocal8Bit().constData());
+        emit exportFinished(false, message);
+    });
+    connect(m_presenter, &CasePresenter::surfacesChanged, this, &MainWindow::refreshSurfaces);
+    connect(m_presenter, &CasePresenter::busyChanged, this, [this] { updateEditActions(); });
     connect(m_presenter, &CasePresenter::failed, this, [this](const QString& msg) {
         showProblem(msg);
         emit loadFailed(msg);
@@ -157,6 +259,7 @@ void MainWindow::chooseFolder() {
 }
 
 QString MainWindow::bannerText() const { return m_banner->text(); }
+QString MainWindow::statusText() const { return m_status->text(); }
 
 void MainWindow::showProblem(const QString& message) {
     m_banner->setText("Could not open: " + message);
@@ -186,6 +289,9 @@ void MainWindow::showCase() {
     setCrosshair(initialCrosshair(*c));
     m_surface->scene().setSurfaces(c->surfaces);
     m_surface->update();
+    m_structures->setStructures(c->data.labels ? &*c->data.labels : nullptr);
+    updateEditActions();
+    for (auto* v : m_slices) v->scene().setHiddenLabels({});
     setWindowTitle(QString("Jumeau — %1").arg(QString::fromStdString(c->data.name)));
     const auto& ref = c->data.reference;
     const imaging::LabelMap* labels = c->data.labels ? &*c->data.labels : nullptr;
@@ -235,6 +341,246 @@ void MainWindow::importSeries(std::vector<imaging::SeriesInfo> series) {
     m_banner->hide();
     m_status->setText(QString("Loading %1 series …").arg(series.size()));
     m_presenter->importSeries(std::move(series));
+}
+
+void MainWindow::importSegmentationDialog(bool folder) {
+    if (!m_presenter->current()) {
+        m_status->setText("Open the images first, then import their segmentation");
+        return;
+    }
+    const QString chosen =
+        folder ? QFileDialog::getExistingDirectory(this, "Import Mask Series (a folder of DICOM masks, one per structure)")
+               : QFileDialog::getOpenFileName(this, "Import Segmentation", QString(),
+                                              "Label maps (*.nrrd *.nhdr *.nii *.nii.gz *.mha *.mhd);;All files (*)");
+    if (chosen.isEmpty()) return;
+    m_banner->hide();
+    m_presenter->importLabels(chosen.toStdString());
+}
+
+void MainWindow::exportMeshesDialog() {
+    const LoadedCase* c = m_presenter->current();
+    if (!c || !c->data.labels) {
+        m_status->setText("Nothing to export: the case has no segmentation");
+        return;
+    }
+    const auto folder = std::filesystem::path(QDir::homePath().toStdString()) / "jumeau-meshes";
+    ExportDialog dialog(*c->data.labels, folder, this);
+    if (dialog.exec() != QDialog::Accepted) return;
+    exportMeshes(dialog.target(), dialog.options());
+}
+
+void MainWindow::exportMeshes(const std::filesystem::path& target, const simulation::MeshExportOptions& options) {
+    const LoadedCase* c = m_presenter->current();
+    if (!c || !c->data.labels) return;
+    if (options.labels.empty()) {
+        m_status->setText("Choose at least one structure to export");
+        return;
+    }
+    m_banner->hide();
+    const imaging::LabelMap labels = *c->data.labels; // shares the voxels; edits make new maps
+    m_presenter->runTask([labels, target, options](const ProgressFn& progress) -> Result<std::string> {
+        auto report = simulation::exportMeshes(labels, target, options, progress);
+        if (!report) return report.error();
+        std::string summary = "Exported " + std::to_string(report->meshes.size()) + " mesh(es) (" +
+                              geometry::toString(options.frame) + " mm) to " + target.string();
+        std::size_t triangles = 0;
+        for (const auto& m : report->meshes) triangles += m.report.triangles;
+        summary += ", " + std::to_string(triangles) + " triangles";
+        if (report->invalidCount() > 0)
+            summary += " — " + std::to_string(report->invalidCount()) + " not valid: " + report->warnings.front();
+        else
+            summary += ", every mesh closed, manifold and free of self-intersections";
+        return summary;
+    });
+}
+
+void MainWindow::applyTool() {
+    const auto tool = m_paintAction->isChecked()   ? SliceView::Tool::Paint
+                      : m_eraseAction->isChecked() ? SliceView::Tool::Erase
+                                                   : SliceView::Tool::Navigate;
+    for (auto* v : m_slices) v->setTool(tool, m_brushRadius->value());
+}
+
+void MainWindow::paintStroke(viz::SliceOrientation view, const std::vector<geometry::Vec3>& pointsLps, bool erase) {
+    const LoadedCase* c = m_presenter->current();
+    if (!c || pointsLps.empty()) return;
+    if (m_shownSeries != 0) {
+        m_status->setText("Segmentation is edited on the reference series: show it first (Series list)");
+        return;
+    }
+    imaging::Structure target;
+    const std::uint16_t label = m_structures->activeLabel();
+    if (c->data.labels && label != 0) {
+        if (const auto* s = c->data.labels->findByLabel(label)) target = *s;
+    }
+    if (target.label == 0) {
+        // No segmentation yet: the first stroke creates a structure to paint into.
+        target.label = 1;
+        target.name = "Segment 1";
+        target.colour = {0.95, 0.75, 0.2};
+        target.category = imaging::StructureCategory::Other;
+    }
+    imaging::Brush brush;
+    brush.shape = imaging::Brush::Shape::Disc;
+    brush.radiusMm = m_brushRadius->value();
+    brush.sliceAxis = m_slices[static_cast<int>(view)]->scene().axes().sliceAxis;
+    brush.erase = erase;
+    const std::string name = std::string(erase ? "Erase " : "Paint ") + target.name + " (" +
+                             QString::number(brush.radiusMm, 'g', 3).toStdString() + " mm brush)";
+    auto r = m_presenter->editLabels(name, [&](const imaging::LabelMap& current) {
+        return imaging::paintStroke(current, pointsLps, brush, target, editableArea(current));
+    });
+    if (!r) m_status->setText(QString::fromStdString(r.error().message));
+    else m_status->setText(QString::fromStdString(name) + QString(": %1 voxels changed").arg(r->changedVoxels));
+}
+
+// "Overwrite others" checked: everywhere; else background and the body outline only (it fills everything inside
+// the skin), never another organ, tumour or vessel.
+imaging::EditableArea MainWindow::editableArea(const imaging::LabelMap& map) const {
+    if (m_overwriteAction->isChecked()) return imaging::EditableArea::everywhere();
+    for (const auto& s : map.structures())
+        if (s.category == imaging::StructureCategory::Body) return imaging::EditableArea::inside(s.label, true);
+    return imaging::EditableArea::backgroundOnly();
+}
+
+void MainWindow::addNewStructure() {
+    const LoadedCase* c = m_presenter->current();
+    if (!c) return;
+    static const std::array<std::array<double, 3>, 6> palette{
+        {{0.95, 0.75, 0.2}, {0.3, 0.8, 0.9}, {0.85, 0.4, 0.85}, {0.5, 0.9, 0.4}, {0.95, 0.5, 0.3}, {0.6, 0.6, 1.0}}};
+    int n = 1;
+    while (c->data.labels && c->data.labels->findByName("Segment " + std::to_string(n))) ++n;
+    imaging::Structure s;
+    s.name = "Segment " + std::to_string(n);
+    s.colour = palette[static_cast<std::size_t>(n - 1) % palette.size()];
+    s.category = imaging::StructureCategory::Other;
+    auto r = m_presenter->editLabels("Add " + s.name, [&](const imaging::LabelMap& current) {
+        return imaging::addStructure(current, s);
+    });
+    if (!r) {
+        m_status->setText(QString::fromStdString(r.error().message));
+        return;
+    }
+    if (const auto* added = m_presenter->current()->data.labels->findByName(s.name))
+        m_structures->selectStructure(added->label);
+}
+
+void MainWindow::applySegmentTool() {
+    const LoadedCase* c = m_presenter->current();
+    if (!c) return;
+    if (m_presenter->busy()) {
+        m_status->setText("Busy: wait for the current job or cancel it");
+        return;
+    }
+    const std::uint16_t label = m_structures->activeLabel();
+    const imaging::Structure* selected = c->data.labels ? c->data.labels->findByLabel(label) : nullptr;
+    if (!selected) {
+        m_status->setText("Select a structure in the Structures list (or add one with New structure) first");
+        return;
+    }
+    const imaging::Structure target = *selected;
+    const imaging::Volume image = c->data.reference.volume;
+    const imaging::HuRange range{m_segment->low(), m_segment->high()};
+    const double mm = m_segment->mm();
+    const auto& g = image.geometry();
+    const auto cross = m_slices[0]->scene().crosshair();
+    const geometry::Vec3 seed = g.indexToLps({double(cross[0]), double(cross[1]), double(cross[2])});
+    const imaging::EditableArea area = editableArea(*c->data.labels);
+    const auto mmText = QString::number(mm, 'g', 3).toStdString() + " mm";
+    std::string name;
+    CasePresenter::BackgroundEdit edit;
+    using Op = SegmentPanel::Op;
+    switch (m_segment->op()) {
+    case Op::Threshold:
+        name = "Threshold " + target.name;
+        edit = [=](const imaging::LabelMap& m, const ProgressFn& p) { return imaging::threshold(m, image, range, target, area, p); };
+        break;
+    case Op::Grow:
+        name = "Grow " + target.name + " from the crosshair";
+        edit = [=](const imaging::LabelMap& m, const ProgressFn& p) {
+            imaging::RegionGrowing params;
+            params.range = range;
+            return imaging::growRegion(m, image, {seed}, params, target, area, p);
+        };
+        break;
+    case Op::Dilate:
+    case Op::Erode:
+    case Op::Open:
+    case Op::Close: {
+        const auto op = m_segment->op() == Op::Dilate  ? imaging::Morphology::Dilate
+                        : m_segment->op() == Op::Erode ? imaging::Morphology::Erode
+                        : m_segment->op() == Op::Open  ? imaging::Morphology::Open
+                                                       : imaging::Morphology::Close;
+        name = std::string(imaging::toString(op)) + " " + target.name + " by " + mmText;
+        edit = [=](const imaging::LabelMap& m, const ProgressFn& p) { return imaging::morphology(m, target.label, op, mm, area, p); };
+        break;
+    }
+    case Op::Margin: {
+        name = target.name + " + " + mmText + " margin";
+        imaging::Structure margin;
+        margin.name = name;
+        margin.colour = {target.colour[0] * 0.6 + 0.4, target.colour[1] * 0.6 + 0.4, target.colour[2] * 0.6 + 0.4};
+        margin.category = imaging::StructureCategory::Other;
+        // A safety margin is measured through whatever surrounds the structure: it may take other structures' voxels.
+        edit = [=](const imaging::LabelMap& m, const ProgressFn& p) {
+            return imaging::applyMargin(m, target.label, mm, margin, imaging::EditableArea::everywhere(), p);
+        };
+        name = "Add " + name;
+        break;
+    }
+    case Op::FillHoles:
+        name = "Fill holes in " + target.name;
+        edit = [=](const imaging::LabelMap& m, const ProgressFn& p) { return imaging::fillHoles(m, target.label, std::nullopt, area, p); };
+        break;
+    case Op::KeepLargest:
+        name = "Keep the largest piece of " + target.name;
+        edit = [=](const imaging::LabelMap& m, const ProgressFn& p) { return imaging::keepLargestComponent(m, target.label, false, p); };
+        break;
+    case Op::FillBetween: {
+        const int axis = m_slices[0]->scene().axes().sliceAxis;
+        name = "Fill " + target.name + " between slices";
+        edit = [=](const imaging::LabelMap& m, const ProgressFn& p) { return imaging::fillBetweenSlices(m, target.label, axis, area, p); };
+        break;
+    }
+    }
+    m_banner->hide();
+    m_status->setText(QString::fromStdString(name) + " …");
+    m_presenter->editLabelsInBackground(name, std::move(edit));
+}
+
+void MainWindow::refreshLabels() {
+    const LoadedCase* c = m_presenter->current();
+    if (!c) return;
+    const imaging::LabelMap* labels = c->data.labels ? &*c->data.labels : nullptr;
+    if (m_shownSeries == 0)
+        for (auto* v : m_slices) {
+            v->scene().setLabels(labels);
+            v->update();
+        }
+    m_structures->updateStructures(labels);
+    updateEditActions();
+}
+
+void MainWindow::refreshSurfaces() {
+    const LoadedCase* c = m_presenter->current();
+    if (!c) return;
+    m_surface->scene().setSurfaces(c->surfaces, false);
+    // The list's visibility and opacity choices carry over to the rebuilt surfaces.
+    for (const auto& s : c->surfaces) {
+        const auto label = s.structure.label;
+        m_surface->scene().setStructureVisible(label, !m_structures->hiddenLabels().count(label));
+        if (const double o = m_structures->opacityOf(label); o >= 0) m_surface->scene().setStructureOpacity(label, o);
+    }
+    m_surface->update();
+}
+
+void MainWindow::updateEditActions() {
+    const auto& h = m_presenter->history();
+    const bool idle = !m_presenter->busy();
+    m_undoAction->setEnabled(idle && h.canUndo());
+    m_redoAction->setEnabled(idle && h.canRedo());
+    m_undoAction->setText(h.canUndo() ? QString("&Undo %1").arg(QString::fromStdString(h.undoName())) : "&Undo");
+    m_redoAction->setText(h.canRedo() ? QString("&Redo %1").arg(QString::fromStdString(h.redoName())) : "&Redo");
 }
 
 void MainWindow::setCrosshair(const std::array<int, 3>& index) {

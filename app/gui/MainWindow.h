@@ -7,6 +7,8 @@
 #include <filesystem>
 
 #include "jumeau/imaging/DicomSeriesReader.h"
+#include "jumeau/imaging/LabelEditing.h"
+#include "jumeau/simulation/MeshExport.h"
 #include "viz/SliceScene.h"
 
 class QLabel;
@@ -14,11 +16,15 @@ class QProgressBar;
 class QPushButton;
 class QAction;
 class QListWidget;
+class QDoubleSpinBox;
+class QActionGroup;
 
 namespace jumeau::gui {
 
 class CasePresenter;
 class SliceView;
+class StructurePanel;
+class SegmentPanel;
 class SurfaceView;
 
 class MainWindow : public QMainWindow {
@@ -36,17 +42,40 @@ public:
     void showSeries(std::size_t index);
     std::size_t shownSeries() const { return m_shownSeries; }
     QListWidget* seriesList() const { return m_seriesList; }
+    StructurePanel* structurePanel() const { return m_structures; }
+    SegmentPanel* segmentPanel() const { return m_segment; }
+    // The Segment panel's tool on the selected structure (background job, one undoable step).
+    void applySegmentTool();
+    // Adds an empty structure ("Segment N") and selects it; undoable.
+    void addNewStructure();
+    QAction* undoAction() const { return m_undoAction; }
+    QAction* redoAction() const { return m_redoAction; }
+    QAction* paintAction() const { return m_paintAction; }
+    QAction* eraseAction() const { return m_eraseAction; }
+    QDoubleSpinBox* brushRadius() const { return m_brushRadius; }
+    // Checked (the default): the brush paints over other structures, as a tumour drawn inside the liver must.
+    QAction* overwriteAction() const { return m_overwriteAction; }
+    // File → Import Segmentation File (.nrrd/.seg.nrrd/.nii.gz/.mha) or Mask Series Folder (IRCAD-style DICOM
+    // masks, one series per structure): into the open case's segmentation, undoable.
+    void importSegmentationDialog(bool folder);
+    // File → Export Meshes (the dialog); exportMeshes is what it calls: meshing runs on the worker thread.
+    void exportMeshesDialog();
+    void exportMeshes(const std::filesystem::path& target, const simulation::MeshExportOptions& options);
+    // Paints (or erases) a stroke of the active structure with the brush, as a stroke in `view` does; undoable.
+    void paintStroke(viz::SliceOrientation view, const std::vector<geometry::Vec3>& pointsLps, bool erase);
 
     CasePresenter& presenter() { return *m_presenter; }
     SliceView* sliceView(viz::SliceOrientation o) const { return m_slices[static_cast<int>(o)]; }
     SurfaceView* surfaceView() const { return m_surface; }
     QString bannerText() const;
+    QString statusText() const;
     // Saves axial.png, coronal.png, sagittal.png, 3d.png and window.png into `dir`.
     bool saveSnapshots(const std::filesystem::path& dir, QString* error = nullptr);
 
 signals:
     void caseShown();
     void loadFailed(const QString& message);
+    void exportFinished(bool ok, const QString& message);
 
 private:
     void showCase();
@@ -54,6 +83,11 @@ private:
     void setCrosshair(const std::array<int, 3>& index);
     void setWindowLevel(const viz::WindowLevel& wl);
     void chooseFolder();
+    void applyTool();
+    void refreshLabels();
+    void refreshSurfaces();
+    void updateEditActions();
+    imaging::EditableArea editableArea(const imaging::LabelMap& map) const;
 
     CasePresenter* m_presenter = nullptr;
     std::array<SliceView*, 3> m_slices{};
@@ -65,7 +99,18 @@ private:
     QAction* m_openAction = nullptr;
     QAction* m_demoAction = nullptr;
     QAction* m_importAction = nullptr;
+    QAction* m_exportAction = nullptr;
+    QAction* m_importLabelsAction = nullptr;
+    QAction* m_importMasksAction = nullptr;
     QListWidget* m_seriesList = nullptr;
+    StructurePanel* m_structures = nullptr;
+    SegmentPanel* m_segment = nullptr;
+    QAction* m_undoAction = nullptr;
+    QAction* m_redoAction = nullptr;
+    QAction* m_paintAction = nullptr;
+    QAction* m_eraseAction = nullptr;
+    QDoubleSpinBox* m_brushRadius = nullptr;
+    QAction* m_overwriteAction = nullptr;
     std::size_t m_shownSeries = 0;
 };
 

@@ -48,16 +48,52 @@ void SliceView::wheelEvent(QWheelEvent* event) {
     event->accept();
 }
 
+void SliceView::setTool(Tool tool, double brushRadiusMm) {
+    m_tool = tool;
+    m_brushRadiusMm = brushRadiusMm;
+    m_stroke.clear();
+    setMouseTracking(tool != Tool::Navigate); // the brush cursor follows the mouse without a button held
+    if (tool == Tool::Navigate) m_scene->setBrushCursor(std::nullopt, 0);
+    update();
+}
+
+void SliceView::moveBrushCursor(const QPointF& pos) {
+    if (m_tool == Tool::Navigate) return;
+    const QPoint d = toDisplay(pos);
+    m_scene->setBrushCursor(std::array<int, 2>{d.x(), d.y()}, m_brushRadiusMm);
+    update();
+}
+
+void SliceView::addStrokePoint(const QPointF& pos) {
+    const QPoint d = toDisplay(pos);
+    if (auto p = m_scene->pickLps(d.x(), d.y())) m_stroke.push_back(*p);
+}
+
+void SliceView::leaveEvent(QEvent* event) {
+    m_scene->setBrushCursor(std::nullopt, 0);
+    update();
+    VtkWidget::leaveEvent(event);
+}
+
 void SliceView::mousePressEvent(QMouseEvent* event) {
     m_dragButton = event->button();
     m_lastPos = event->position();
-    if (m_dragButton == Qt::LeftButton) pickAt(event->position());
+    if (m_dragButton == Qt::LeftButton && m_tool != Tool::Navigate) {
+        m_stroke.clear();
+        addStrokePoint(event->position());
+        moveBrushCursor(event->position());
+    } else if (m_dragButton == Qt::LeftButton) {
+        pickAt(event->position());
+    }
 }
 
 void SliceView::mouseMoveEvent(QMouseEvent* event) {
     const QPointF d = event->position() - m_lastPos;
     m_lastPos = event->position();
-    if (m_dragButton == Qt::LeftButton) {
+    moveBrushCursor(event->position());
+    if (m_dragButton == Qt::LeftButton && m_tool != Tool::Navigate) {
+        addStrokePoint(event->position());
+    } else if (m_dragButton == Qt::LeftButton) {
         pickAt(event->position());
     } else if (m_dragButton == Qt::RightButton && m_scene->hasImage()) {
         // Horizontal drag widens the window, vertical drag moves the level (down = brighter tissue shown darker).
@@ -69,7 +105,15 @@ void SliceView::mouseMoveEvent(QMouseEvent* event) {
     }
 }
 
-void SliceView::mouseReleaseEvent(QMouseEvent*) { m_dragButton = Qt::NoButton; }
+void SliceView::mouseReleaseEvent(QMouseEvent* event) {
+    if (m_dragButton == Qt::LeftButton && event->button() == Qt::LeftButton && m_tool != Tool::Navigate) {
+        addStrokePoint(event->position());
+        auto stroke = std::move(m_stroke);
+        m_stroke.clear();
+        if (!stroke.empty()) emit strokeFinished(std::move(stroke), m_tool == Tool::Erase);
+    }
+    m_dragButton = Qt::NoButton;
+}
 
 void SliceView::pickAt(const QPointF& pos) {
     const QPoint d = toDisplay(pos);

@@ -1,8 +1,10 @@
 #pragma once
-// A slice view: wheel scrolls slices, right-drag sets window/level, left-click/drag moves the crosshair.
+// A slice view: wheel scrolls slices, right-drag sets window/level, left-click/drag moves the crosshair — or, with
+// the paint or erase tool, paints a stroke with a brush of a radius in mm (the cursor shows the brush).
 
 #include <array>
 #include <memory>
+#include <vector>
 
 #include "gui/VtkWidget.h"
 #include "viz/SliceScene.h"
@@ -20,8 +22,15 @@ public:
     void setCrosshair(const std::array<int, 3>& index);
     void setWindowLevel(const viz::WindowLevel& wl);
 
+    enum class Tool { Navigate, Paint, Erase };
+    void setTool(Tool tool, double brushRadiusMm);
+    Tool tool() const { return m_tool; }
+    double brushRadiusMm() const { return m_brushRadiusMm; }
+
 signals:
     void crosshairRequested(std::array<int, 3> index);
+    // A finished paint/erase stroke: the LPS points (mm) under the mouse, on this view's slice.
+    void strokeFinished(std::vector<jumeau::geometry::Vec3> pointsLps, bool erase);
     void windowLevelChanged(jumeau::viz::WindowLevel wl);
 
 protected:
@@ -30,13 +39,19 @@ protected:
     void mouseMoveEvent(QMouseEvent* event) override;
     void mouseReleaseEvent(QMouseEvent* event) override;
     void sizeChanged() override;
+    void leaveEvent(QEvent* event) override;
 
 private:
+    void addStrokePoint(const QPointF& pos);
+    void moveBrushCursor(const QPointF& pos);
     void pickAt(const QPointF& pos);
     std::unique_ptr<viz::SliceScene> m_scene;
     Qt::MouseButton m_dragButton = Qt::NoButton;
     QPointF m_lastPos;
     double m_wheelRemainder = 0;
+    Tool m_tool = Tool::Navigate;
+    double m_brushRadiusMm = 5;
+    std::vector<geometry::Vec3> m_stroke;
 };
 
 } // namespace jumeau::gui

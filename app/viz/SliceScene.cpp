@@ -56,8 +56,8 @@ void composeGrey(const T* voxels, const imaging::ImageGeometry& g, const SliceAx
 }
 
 template <typename L>
-void blendLabels(const L* labels, const imaging::LabelMap& map, const SliceAxes& a, int slice, double opacity,
-                 unsigned char* rgba) {
+void blendLabels(const L* labels, const imaging::LabelMap& map, const std::set<std::uint16_t>& hidden,
+                 const SliceAxes& a, int slice, double opacity, unsigned char* rgba) {
     const auto& g = map.geometry();
     // Colour lookup by label value, and which labels get a fill (the body only gets an outline).
     std::uint16_t maxLabel = 0;
@@ -65,6 +65,7 @@ void blendLabels(const L* labels, const imaging::LabelMap& map, const SliceAxes&
     std::vector<std::array<double, 3>> colour(maxLabel + 1u, {-1, -1, -1});
     std::vector<bool> fill(maxLabel + 1u, false);
     for (const auto& s : map.structures()) {
+        if (hidden.count(s.label)) continue; // stays at -1: not drawn
         colour[s.label] = s.colour;
         fill[s.label] = s.category != imaging::StructureCategory::Body;
     }
@@ -119,6 +120,25 @@ SliceScene::SliceScene(SliceOrientation orientation) : m_orientation(orientation
     m_crossActor->VisibilityOff();
     m_renderer->AddActor(m_crossActor);
 
+    // Brush cursor: a closed polyline circle, placed by setBrushCursor.
+    constexpr int brushSegments = 64;
+    m_brushPoints = vtkSmartPointer<vtkPoints>::New();
+    m_brushPoints->SetNumberOfPoints(brushSegments);
+    auto brushData = vtkSmartPointer<vtkPolyData>::New();
+    brushData->SetPoints(m_brushPoints);
+    auto ring = vtkSmartPointer<vtkCellArray>::New();
+    ring->InsertNextCell(brushSegments + 1);
+    for (int i = 0; i <= brushSegments; ++i) ring->InsertCellPoint(i % brushSegments);
+    brushData->SetLines(ring);
+    auto brushMapper = vtkSmartPointer<vtkPolyDataMapper>::New();
+    brushMapper->SetInputData(brushData);
+    m_brushActor = vtkSmartPointer<vtkActor>::New();
+    m_brushActor->SetMapper(brushMapper);
+    m_brushActor->GetProperty()->SetColor(1.0, 0.85, 0.2);
+    m_brushActor->GetProperty()->SetLineWidth(1.5);
+    m_brushActor->VisibilityOff();
+    m_renderer->AddActor(m_brushActor);
+
     m_corners = vtkSmartPointer<vtkCornerAnnotation>::New();
     m_corners->SetMaximumFontSize(14);
     m_corners->GetTextProperty()->SetColor(0.9, 0.9, 0.6);
@@ -169,6 +189,12 @@ void SliceScene::setWindowLevel(const WindowLevel& wl) {
     if (hasImage()) rebuildImage();
 }
 
+void SliceScene::setHiddenLabels(const std::set<std::uint16_t>& hidden) {
+    if (hidden == m_hidden) return;
+    m_hidden = hidden;
+    if (hasImage()) rebuildImage();
+}
+
 void SliceScene::setLabelOpacity(double opacity) {
     m_labelOpacity = std::clamp(opacity, 0.0, 1.0);
     if (hasImage()) rebuildImage();
@@ -200,8 +226,8 @@ void SliceScene::rebuildImage() {
     }
     if (m_labels) {
         const auto& lv = m_labels->labels();
-        if (lv.holds<std::uint8_t>()) blendLabels(lv.data<std::uint8_t>(), *m_labels, m_axes, s, m_labelOpacity, rgba);
-        else blendLabels(lv.data<std::uint16_t>(), *m_labels, m_axes, s, m_labelOpacity, rgba);
+        if (lv.holds<std::uint8_t>()) blendLabels(lv.data<std::uint8_t>(), *m_labels, m_hidden, m_axes, s, m_labelOpacity, rgba);
+        else blendLabels(lv.data<std::uint16_t>(), *m_labels, m_hidden, m_axes, s, m_labelOpacity, rgba);
     }
     m_image->Modified();
     updateAnnotations();
@@ -248,6 +274,42 @@ std::optional<std::array<int, 3>> SliceScene::pick(int displayX, int displayY) c
     if (u < 0 || v < 0 || u >= m_axes.width || v >= m_axes.height) return std::nullopt;
     return screenToIndex(m_axes, u, v, slice());
 }
+
+void SliceScene::setLabels(const imaging::LabelMap* labels) {
+    m_labels.reset();
+    if (labels && !labels->empty() && hasImage() && labels->geometry().size == m_volume.geometry().size)
+        m_labels = *labels;
+    if (hasImage()) rebuildImage();
+}
+
+std::optional<geometry::Vec3> SliceScene::pickLps(int displayX, int displayY) const {
+    const auto idx = pick(displayX, displayY);
+    if (!idx) return std::nullopt;
+    return m_volume.geometry().indexToLps({double((*idx)[0]), double((*idx)[1]), double((*idx)[2])});
+}
+
+void SliceScene::setBrushCursor(std::optional<std::array<int, 2>> display, double radiusMm) {
+    if (!display || !hasImage() || radiusMm <= 0) {
+        m_brushActor->VisibilityOff();
+        return;
+    }
+    m_renderer->SetDisplayPoint((*display)[0], (*display)[1], 0);
+    m_renderer->DisplayToWorld();
+    double w[4];
+    m_renderer->GetWorldPoint(w);
+    if (w[3] != 0)
+        for (int c = 0; c < 3; ++c) w[c] /= w[3];
+    // World units are millimetres in both screen directions (x = u * hSpacing, y = ... * vSpacing).
+    const vtkIdType n = m_brushPoints->GetNumberOfPoints();
+    for (vtkIdType i = 0; i < n; ++i) {
+        const double a = 2 * 3.14159265358979323846 * static_cast<double>(i) / static_cast<double>(n);
+        m_brushPoints->SetPoint(i, w[0] + radiusMm * std::cos(a), w[1] + radiusMm * std::sin(a), 0.6);
+    }
+    m_brushPoints->Modified();
+    m_brushActor->VisibilityOn();
+}
+
+bool SliceScene::brushCursorVisible() const { return m_brushActor->GetVisibility() != 0; }
 
 void SliceScene::resetCamera() {
     if (!hasImage()) return;

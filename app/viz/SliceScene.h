@@ -5,6 +5,7 @@
 
 #include <array>
 #include <optional>
+#include <set>
 
 #include <vtkSmartPointer.h>
 
@@ -46,14 +47,26 @@ public:
     void setWindowLevel(const WindowLevel& wl);
     WindowLevel windowLevel() const { return m_windowLevel; }
     void setLabelOpacity(double opacity);
+    // Structures (by label value) left out of the overlay, as the structure list's visibility boxes say.
+    void setHiddenLabels(const std::set<std::uint16_t>& hidden);
+    const std::set<std::uint16_t>& hiddenLabels() const { return m_hidden; }
 
     // The crosshair's voxel index; the view shows the slice through it.
     void setCrosshair(const std::array<int, 3>& index);
     const std::array<int, 3>& crosshair() const { return m_crosshair; }
     int slice() const { return m_crosshair[m_axes.sliceAxis]; }
 
+    // Replaces the label overlay (same grid as the image; null or another grid: none), keeping slice and camera.
+    void setLabels(const imaging::LabelMap* labels);
+
     // Display pixel (VTK convention: origin bottom-left) → voxel index on the current slice, if inside the image.
     std::optional<std::array<int, 3>> pick(int displayX, int displayY) const;
+    // The same as an LPS point (mm) on the current slice: the brush paints there.
+    std::optional<geometry::Vec3> pickLps(int displayX, int displayY) const;
+    // A circle of radius `radiusMm` (in the slice plane) centred under the display pixel: the brush cursor.
+    // nullopt hides it.
+    void setBrushCursor(std::optional<std::array<int, 2>> display, double radiusMm);
+    bool brushCursorVisible() const;
     void resetCamera();
 
 private:
@@ -67,6 +80,7 @@ private:
     std::optional<imaging::LabelMap> m_labels;
     WindowLevel m_windowLevel;
     double m_labelOpacity = 0.4;
+    std::set<std::uint16_t> m_hidden;
     std::array<int, 3> m_crosshair{0, 0, 0};
 
     vtkSmartPointer<vtkRenderer> m_renderer;
@@ -75,6 +89,8 @@ private:
     vtkSmartPointer<vtkPoints> m_crossPoints;
     vtkSmartPointer<vtkPolyData> m_crossData;
     vtkSmartPointer<vtkActor> m_crossActor;
+    vtkSmartPointer<vtkPoints> m_brushPoints;
+    vtkSmartPointer<vtkActor> m_brushActor;
     vtkSmartPointer<vtkCornerAnnotation> m_corners;
     std::array<vtkSmartPointer<vtkTextActor>, 4> m_edgeLetters;
 };

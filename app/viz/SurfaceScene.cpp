@@ -220,7 +220,7 @@ void SurfaceScene::clear() {
     m_surfaces.clear();
 }
 
-void SurfaceScene::setSurfaces(std::vector<StructureSurface> surfaces) {
+void SurfaceScene::setSurfaces(std::vector<StructureSurface> surfaces, bool resetView) {
     clear();
     m_surfaces = std::move(surfaces);
     for (const auto& s : m_surfaces) {
@@ -239,7 +239,39 @@ void SurfaceScene::setSurfaces(std::vector<StructureSurface> surfaces) {
         m_renderer->AddActor(actor);
         m_actors.push_back(actor);
     }
-    resetCamera();
+    if (resetView) resetCamera();
+}
+
+bool SurfaceScene::setStructureVisible(std::uint16_t label, bool visible) {
+    bool found = false;
+    for (std::size_t i = 0; i < m_surfaces.size(); ++i)
+        if (m_surfaces[i].structure.label == label) {
+            m_actors[i]->SetVisibility(visible ? 1 : 0);
+            found = true;
+        }
+    return found;
+}
+
+bool SurfaceScene::setStructureOpacity(std::uint16_t label, double opacity) {
+    bool found = false;
+    for (std::size_t i = 0; i < m_surfaces.size(); ++i)
+        if (m_surfaces[i].structure.label == label) {
+            m_actors[i]->GetProperty()->SetOpacity(std::clamp(opacity, 0.0, 1.0));
+            found = true;
+        }
+    return found;
+}
+
+bool SurfaceScene::structureVisible(std::uint16_t label) const {
+    for (std::size_t i = 0; i < m_surfaces.size(); ++i)
+        if (m_surfaces[i].structure.label == label) return m_actors[i]->GetVisibility() != 0;
+    return false;
+}
+
+double SurfaceScene::structureOpacity(std::uint16_t label) const {
+    for (std::size_t i = 0; i < m_surfaces.size(); ++i)
+        if (m_surfaces[i].structure.label == label) return m_actors[i]->GetProperty()->GetOpacity();
+    return -1;
 }
 
 void SurfaceScene::resetCamera() {

@@ -43,11 +43,18 @@ public:
     SurfaceScene& operator=(const SurfaceScene&) = delete;
 
     vtkRenderer* renderer() const;
-    void setSurfaces(std::vector<StructureSurface> surfaces);
+    // Replaces the surfaces; resetView false keeps the camera (surfaces rebuilt after an edit).
+    void setSurfaces(std::vector<StructureSurface> surfaces, bool resetView = true);
     void clear();
     const std::vector<StructureSurface>& surfaces() const { return m_surfaces; }
     // Opacity used for a structure category: organs see-through so vessels and tumours inside show.
     static double defaultOpacity(imaging::StructureCategory c);
+
+    // Per structure (label value): shown or not, and its opacity in [0, 1]. False when no surface has that label.
+    bool setStructureVisible(std::uint16_t label, bool visible);
+    bool setStructureOpacity(std::uint16_t label, double opacity);
+    bool structureVisible(std::uint16_t label) const;
+    double structureOpacity(std::uint16_t label) const; // -1 when no surface has that label
 
     // Anterior view, patient's head up, whole scene in view.
     void resetCamera();

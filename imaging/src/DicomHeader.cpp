@@ -816,6 +816,41 @@ MetaHeader readMetaHeader(const ByteSource& src, const fs::path& file) {
     return m;
 }
 
+// The transfer syntax UID read straight from the File Meta Information bytes (always Explicit VR Little Endian,
+// PS3.10 7.1), walking group 0002 from `start`; nullopt whenever anything is unusual (no (0002,0010) in the first
+// bytes, odd lengths, ...), and the caller then asks DCMTK (readMetaHeader). Saves a second open and parse per file
+// on the scan's common path: the answer only decides whether the data set is deflated.
+std::optional<std::string> peekTransferSyntax(const ByteSource& src, std::uint64_t start) {
+    std::array<std::uint8_t, 4096> buf{};
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(src.size(), buf.size()));
+    if (!src.readAt(0, buf.data(), n)) return std::nullopt;
+    const auto u16 = [&](std::size_t at) { return static_cast<unsigned>(buf[at] | buf[at + 1] << 8); };
+    std::size_t at = static_cast<std::size_t>(start);
+    while (at + 8 <= n && u16(at) == 0x0002) {
+        const unsigned element = u16(at + 2);
+        const char vr[3] = {static_cast<char>(buf[at + 4]), static_cast<char>(buf[at + 5]), 0};
+        if (vr[0] < 'A' || vr[0] > 'Z' || vr[1] < 'A' || vr[1] > 'Z') return std::nullopt;
+        const std::string v = vr;
+        std::size_t length = 0, header = 8;
+        if (v == "OB" || v == "OW" || v == "OF" || v == "OD" || v == "OL" || v == "OV" || v == "SQ" || v == "UT" ||
+            v == "UN" || v == "UC" || v == "UR" || v == "SV" || v == "UV") {
+            if (at + 12 > n) return std::nullopt;
+            length = static_cast<std::size_t>(u16(at + 8)) | static_cast<std::size_t>(u16(at + 10)) << 16;
+            header = 12;
+        } else {
+            length = u16(at + 6);
+        }
+        if (length == 0xFFFFFFFFu || at + header + length > n) return std::nullopt;
+        if (element == 0x0010) {
+            std::string uid(reinterpret_cast<const char*>(buf.data() + at + header), length);
+            while (!uid.empty() && (uid.back() == '\0' || uid.back() == ' ')) uid.pop_back();
+            return uid;
+        }
+        at += header + length;
+    }
+    return std::nullopt;
+}
+
 // Deflate's ratio is at most about 1:1032, so this many bytes of inflated data set per byte of file cannot be real.
 constexpr std::uint64_t maxInflatedBytes = std::uint64_t{2} << 30;
 
@@ -886,7 +921,10 @@ ScannedFile scanSource(const ByteSource& src, const fs::path& file, const std::s
     // A deflated data set is inflated first (scanDeflated says why); DCMTK decides from the meta header, so do we.
     // Only files with a meta header (after a preamble, or at the start: group 0002) can be deflated.
     const bool metaAtStart = pre[0] == 0x02 && pre[1] == 0x00;
-    if (!bare && (hasPreamble || metaAtStart))
+    const auto peeked = bare || !(hasPreamble || metaAtStart) ? std::nullopt
+                                                               : peekTransferSyntax(src, hasPreamble ? 132 : 0);
+    const bool surelyNotDeflated = peeked && DcmXfer(peeked->c_str()).getStreamCompression() == ESC_none;
+    if (!bare && (hasPreamble || metaAtStart) && !surelyNotDeflated)
         if (const MetaHeader meta = readMetaHeader(src, file);
             DcmXfer(meta.transferSyntax.c_str()).getStreamCompression() != ESC_none)
             return scanDeflated(src, file, meta);

@@ -9,6 +9,7 @@
 //  - PALETTE COLOR, YBR_FULL and YBR_FULL_422 become RGB; 16-bit colour samples are scaled to 8 bits.
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -30,6 +31,11 @@ struct RawVolume {
     RawKind kind = RawKind::UInt8;
     void* base = nullptr; // slot s starts at base + s * frameVoxels * rawBytes(kind)
     std::size_t frameVoxels = 0;
+    // When set (grey, non-mosaic series with whole-number rescale): value = stored * slope[slot] + intercept[slot] is
+    // written while unpacking, saving a pass over the volume. Ranges stay those of the stored values; results that
+    // do not fit the kind wrap, so the caller checks the rescaled ranges and decodes again without this if needed.
+    const std::int32_t* slope = nullptr;
+    const std::int32_t* intercept = nullptr;
 };
 
 struct ValueRange {

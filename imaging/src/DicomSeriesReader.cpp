@@ -925,23 +925,24 @@ Result<SlicePlan> planSlices(const std::vector<DicomHeader>& headers, const std:
 
 // ---- load: output pixel type --------------------------------------------------------------------------------------
 
-using RawBuffer = std::variant<std::vector<std::uint8_t>, std::vector<std::int16_t>, std::vector<std::uint16_t>,
-                               std::vector<float>, std::vector<Rgb8>>;
+// Uninitialised buffers (VoxelBuffer): decoding writes every slot, so a zero-fill would be a wasted pass.
+using RawBuffer = std::variant<VoxelBuffer<std::uint8_t>, VoxelBuffer<std::int16_t>, VoxelBuffer<std::uint16_t>,
+                               VoxelBuffer<float>, VoxelBuffer<Rgb8>>;
 
 RawBuffer allocate(RawKind kind, std::size_t n) {
     switch (kind) {
     case RawKind::UInt8:
-        return std::vector<std::uint8_t>(n);
+        return VoxelBuffer<std::uint8_t>(n);
     case RawKind::Int16:
-        return std::vector<std::int16_t>(n);
+        return VoxelBuffer<std::int16_t>(n);
     case RawKind::UInt16:
-        return std::vector<std::uint16_t>(n);
+        return VoxelBuffer<std::uint16_t>(n);
     case RawKind::Float32:
-        return std::vector<float>(n);
+        return VoxelBuffer<float>(n);
     case RawKind::Rgb8:
-        return std::vector<Rgb8>(n);
+        return VoxelBuffer<Rgb8>(n);
     }
-    return std::vector<std::uint8_t>(n);
+    return VoxelBuffer<std::uint8_t>(n);
 }
 
 bool isIntegral(double v) {
@@ -985,7 +986,7 @@ void rescaleInto(const In* in, Out* out, const SlicePlan& plan, std::size_t fram
 Volume makeVolume(RawBuffer&& raw, const SlicePlan& plan, const std::vector<ValueRange>& ranges) {
     const ImageGeometry& g = plan.stack;
     const std::size_t frameVoxels = static_cast<std::size_t>(g.size[0]) * static_cast<std::size_t>(g.size[1]);
-    if (auto* rgb = std::get_if<std::vector<Rgb8>>(&raw)) return Volume::create(g, std::move(*rgb));
+    if (auto* rgb = std::get_if<VoxelBuffer<Rgb8>>(&raw)) return Volume::create(g, std::move(*rgb));
 
     bool identity = true, integral = true;
     double lo = std::numeric_limits<double>::max(), hi = std::numeric_limits<double>::lowest();
@@ -999,8 +1000,8 @@ Volume makeVolume(RawBuffer&& raw, const SlicePlan& plan, const std::vector<Valu
     }
     if (lo > hi) lo = hi = 0; // cannot happen with at least one slice; keeps the arithmetic below defined
 
-    if (identity && std::holds_alternative<std::vector<std::uint8_t>>(raw))
-        return Volume::create(g, std::move(std::get<std::vector<std::uint8_t>>(raw)));
+    if (identity && std::holds_alternative<VoxelBuffer<std::uint8_t>>(raw))
+        return Volume::create(g, std::move(std::get<VoxelBuffer<std::uint8_t>>(raw)));
     const auto convert = [&](auto tag) -> Volume {
         using Out = decltype(tag);
         return std::visit(
@@ -1012,7 +1013,7 @@ Volume makeVolume(RawBuffer&& raw, const SlicePlan& plan, const std::vector<Valu
                     rescaleInto(in.data(), in.data(), plan, frameVoxels); // in place: no second buffer
                     return Volume::create(g, std::move(in));
                 } else {
-                    std::vector<Out> out(in.size());
+                    VoxelBuffer<Out> out(in.size()); // rescaleInto writes every voxel
                     rescaleInto(in.data(), out.data(), plan, frameVoxels);
                     in = {}; // free the stored values before the volume is handed out
                     return Volume::create(g, std::move(out));
@@ -1195,30 +1196,77 @@ Result<LoadedSeries> assembleSeries(const std::vector<DicomHeader>& headers, con
         return makeError(ErrorCode::IoError, "not enough memory for " + g.describe());
     }
 
-    const dicom::RawVolume target{kind, rawData(raw), frameVoxels};
+    // Whole-number rescale (CT's slope 1 and intercept -1024, most MR) of 16-bit grey data is done while unpacking
+    // when the stored values' kind can hold the results; else (or when a slice's values turn out not to fit, see
+    // below) makeVolume rescales afterwards.
+    std::vector<std::int32_t> fusedSlope, fusedIntercept;
+    const bool fuse =
+        (kind == RawKind::Int16 || kind == RawKind::UInt16) &&
+        std::none_of(headers.begin(), headers.end(), [](const DicomHeader& h) { return h.isMosaic; }) &&
+        std::all_of(plan->slope.begin(), plan->slope.end(),
+                    [](double s) { return isIntegral(s) && std::abs(s) <= 1024; }) &&
+        std::all_of(plan->intercept.begin(), plan->intercept.end(),
+                    [](double b) { return isIntegral(b) && std::abs(b) <= (1 << 20); });
+    if (fuse) {
+        for (double v : plan->slope) fusedSlope.push_back(static_cast<std::int32_t>(std::llround(v)));
+        for (double v : plan->intercept) fusedIntercept.push_back(static_cast<std::int32_t>(std::llround(v)));
+    }
+
     std::vector<ValueRange> ranges(plan->slope.size());
-    std::vector<std::optional<Error>> errors(headers.size());
-    std::atomic<std::size_t> decodedFrames{0};
-    const std::size_t totalFrames = std::max<std::size_t>(1, plan->slope.size());
-    const bool finished = parallelFor(
-        headers.size(),
-        [&](std::size_t i) {
-            // Each file writes only its own slots (and their range entries): no locking needed.
-            if (std::none_of(plan->slotOfFrame[i].begin(), plan->slotOfFrame[i].end(), [](int s) { return s >= 0; }))
-                return; // every frame of this file was a duplicate position or not selected
-            auto r = dicom::decodeFrames(headers[i], target, plan->slotOfFrame[i], ranges);
-            if (!r) errors[i] = r.error();
-            decodedFrames += static_cast<std::size_t>(headers[i].format.frames);
-        },
-        [&](std::size_t) {
-            return reportProgress(progress,
-                                  0.05 + 0.8 * std::min(1.0, static_cast<double>(decodedFrames.load()) /
-                                                                 static_cast<double>(totalFrames)),
-                                  "decoding " + std::to_string(decodedFrames.load()) + " frames");
-        });
-    if (!finished) return cancelledError();
-    for (auto& e : errors)
-        if (e) return *e;
+    const auto decodeAll = [&](bool fused) -> std::optional<Error> {
+        dicom::RawVolume target{kind, rawData(raw), frameVoxels};
+        if (fused) {
+            target.slope = fusedSlope.data();
+            target.intercept = fusedIntercept.data();
+        }
+        std::vector<std::optional<Error>> errors(headers.size());
+        std::atomic<std::size_t> decodedFrames{0};
+        const std::size_t totalFrames = std::max<std::size_t>(1, plan->slope.size());
+        const bool finished = parallelFor(
+            headers.size(),
+            [&](std::size_t i) {
+                // Each file writes only its own slots (and their range entries): no locking needed.
+                if (std::none_of(plan->slotOfFrame[i].begin(), plan->slotOfFrame[i].end(),
+                                 [](int s) { return s >= 0; }))
+                    return; // every frame of this file was a duplicate position or not selected
+                auto r = dicom::decodeFrames(headers[i], target, plan->slotOfFrame[i], ranges);
+                if (!r) errors[i] = r.error();
+                decodedFrames += static_cast<std::size_t>(headers[i].format.frames);
+            },
+            [&](std::size_t) {
+                return reportProgress(progress,
+                                      0.05 + 0.8 * std::min(1.0, static_cast<double>(decodedFrames.load()) /
+                                                                     static_cast<double>(totalFrames)),
+                                      "decoding " + std::to_string(decodedFrames.load()) + " frames");
+            });
+        if (!finished) return cancelledError();
+        for (auto& e : errors)
+            if (e) return *e;
+        return std::nullopt;
+    };
+    if (auto e = decodeAll(fuse)) return *e;
+    if (fuse) {
+        // Fused values are right when every slice's rescaled range fits the kind (the map is linear, so the stored
+        // range's image bounds every value); then the plan's rescale is done and the ranges become the results'.
+        const double lo = kind == RawKind::Int16 ? std::numeric_limits<std::int16_t>::min() : 0.0;
+        const double hi = kind == RawKind::Int16 ? std::numeric_limits<std::int16_t>::max()
+                                                 : std::numeric_limits<std::uint16_t>::max();
+        bool fits = true;
+        std::vector<ValueRange> rescaled(ranges.size());
+        for (std::size_t k = 0; k < ranges.size(); ++k) {
+            const double a = ranges[k].min * plan->slope[k] + plan->intercept[k];
+            const double b = ranges[k].max * plan->slope[k] + plan->intercept[k];
+            rescaled[k] = {std::min(a, b), std::max(a, b)};
+            fits = fits && rescaled[k].min >= lo && rescaled[k].max <= hi;
+        }
+        if (fits) {
+            ranges = std::move(rescaled);
+            std::fill(plan->slope.begin(), plan->slope.end(), 1.0);
+            std::fill(plan->intercept.begin(), plan->intercept.end(), 0.0);
+        } else if (auto e = decodeAll(false)) {
+            return *e; // rare: results outside the kind (e.g. unsigned data with a negative intercept)
+        }
+    }
 
     LoadedSeries out;
     out.info = seriesInfoFrom(h0);
@@ -1289,6 +1337,47 @@ std::optional<Error> listFiles(const fs::path& root, std::vector<fs::path>& file
 
 } // namespace
 
+namespace dicom {
+
+std::optional<ScannedHeaders::Stamp> stampOf(const fs::path& file) {
+    std::error_code ec;
+    ScannedHeaders::Stamp stamp;
+    stamp.size = fs::file_size(file, ec);
+    if (ec) return std::nullopt;
+    stamp.modified = fs::last_write_time(file, ec);
+    if (ec) return std::nullopt;
+    return stamp;
+}
+
+} // namespace dicom
+
+namespace {
+
+// Hands each series the headers the scan parsed for its files. Headers holding a file's bytes in memory (deflated
+// data sets, inflated at the scan) are not kept: a scan result lives as long as the import dialog, and keeping every
+// inflated file would hold the whole series in memory twice.
+void attachHeaders(std::vector<SeriesInfo>& series, const std::vector<dicom::DicomHeader>& headers) {
+    std::map<fs::path, const dicom::DicomHeader*> byFile;
+    for (const auto& h : headers) byFile.emplace(h.file, &h);
+    for (auto& s : series) {
+        auto scanned = std::make_shared<dicom::ScannedHeaders>();
+        bool complete = true;
+        for (const auto& f : s.files) {
+            const auto it = byFile.find(f);
+            const auto stamp = dicom::stampOf(f);
+            if (it == byFile.end() || it->second->memory || !stamp) {
+                complete = false;
+                break;
+            }
+            scanned->headers.push_back(*it->second);
+            scanned->stamps.push_back(*stamp);
+        }
+        if (complete) s.scannedHeaders = std::move(scanned);
+    }
+}
+
+} // namespace
+
 Result<DicomScan> scanDicom(const fs::path& path, const ProgressFn& progress) {
     std::error_code ec;
     const auto status = fs::status(path, ec);
@@ -1353,6 +1442,7 @@ Result<DicomScan> scanDicom(const fs::path& path, const ProgressFn& progress) {
         }
     }
     scan.series = dicom::groupIntoSeries(headers);
+    attachHeaders(scan.series, headers);
     reportProgress(progress, 1.0, "found " + std::to_string(scan.series.size()) + " series");
     return scan;
 }
@@ -1361,10 +1451,20 @@ Result<LoadedSeries> loadSeries(const SeriesInfo& series, const ProgressFn& prog
     if (series.files.empty()) return makeError(ErrorCode::InvalidInput, "series " + series.seriesUid + " has no files");
     if (!reportProgress(progress, 0.0, "reading headers")) return cancelledError();
 
-    // Headers again: cheap next to decoding, and it keeps this function independent of how the SeriesInfo was made.
+    // The scan's headers where the files are unchanged since; parsed again otherwise (a SeriesInfo made elsewhere,
+    // or files rewritten after the scan).
+    const dicom::ScannedHeaders* scanned = series.scannedHeaders.get();
+    if (scanned && scanned->headers.size() != series.files.size()) scanned = nullptr;
     std::vector<std::optional<Result<DicomHeader>>> read(series.files.size());
     if (!parallelFor(
-            series.files.size(), [&](std::size_t i) { read[i].emplace(dicom::readHeader(series.files[i])); },
+            series.files.size(),
+            [&](std::size_t i) {
+                if (scanned && scanned->headers[i].file == series.files[i] &&
+                    dicom::stampOf(series.files[i]) == scanned->stamps[i])
+                    read[i].emplace(scanned->headers[i]);
+                else
+                    read[i].emplace(dicom::readHeader(series.files[i]));
+            },
             [&](std::size_t done) {
                 return reportProgress(progress,
                                       0.05 * static_cast<double>(done) / static_cast<double>(series.files.size()),

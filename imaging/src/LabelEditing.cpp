@@ -883,6 +883,14 @@ Result<LabelMap> applyMargin(const LabelMap& map, std::uint16_t source, double m
                        what);
     if (!m) return m.error();
     if (!reportProgress(progress, 0.9, what)) return cancelled(what);
+    if (marginMm > 0 && resolved->label != source) {
+        // A grown margin written into another structure ("tumour + 10 mm") is the shell around the source: the
+        // source keeps every voxel, whatever the editable area allows elsewhere.
+        for (int k = m->box.lo[2]; k < m->box.hi[2]; ++k)
+            for (int j = m->box.lo[1]; j < m->box.hi[1]; ++j)
+                for (int i = m->box.lo[0]; i < m->box.hi[0]; ++i)
+                    if (map.labelAt(i, j, k) == source) m->mask[m->box.local(i, j, k)] = 0;
+    }
     Written w = writeMask(resolved->map, resolved->label, m->box, m->mask, Write::Replace, area);
     if (w.targetVoxels == 0) return emptyResult(resolved->map, resolved->label, what);
     return std::move(w.map);

@@ -1,6 +1,10 @@
 #include "jumeau/imaging/Volume.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <new>
+
+#include <sys/mman.h>
 #include <limits>
 
 namespace jumeau::imaging {
@@ -27,6 +31,24 @@ std::size_t bytesPerVoxel(PixelType t) {
     case PixelType::RGB8: return 3;
     }
     return 1;
+}
+
+void* allocateVoxelMemory(std::size_t bytes) {
+    constexpr std::size_t hugePage = std::size_t{2} << 20;
+    if (bytes < 2 * hugePage) {
+        void* p = std::malloc(bytes == 0 ? 1 : bytes);
+        if (!p) throw std::bad_alloc();
+        return p;
+    }
+    const std::size_t rounded = (bytes + hugePage - 1) / hugePage * hugePage;
+    void* p = std::aligned_alloc(hugePage, rounded);
+    if (!p) throw std::bad_alloc();
+    ::madvise(p, rounded, MADV_HUGEPAGE); // advice only: without huge pages the buffer works the same
+    return p;
+}
+
+void releaseVoxelMemory(void* p) noexcept {
+    std::free(p); // both malloc and aligned_alloc memory
 }
 
 namespace {

@@ -16,14 +16,27 @@
 
 #include "TestData.h"
 #include "gui/CasePresenter.h"
+#include "gui/ExportDialog.h"
 #include "gui/ImportDialog.h"
+#include <QCheckBox>
+#include <QComboBox>
+#include <QLineEdit>
+#include "jumeau/geometry/MeshIO.h"
 #include "gui/ImportPresenter.h"
 #include <QListWidget>
 #include <QTreeWidget>
 #include "gui/MainWindow.h"
 #include "gui/SliceView.h"
+#include "gui/SegmentPanel.h"
+#include "gui/StructurePanel.h"
+#include <QAction>
+#include <QStatusBar>
+#include <QDoubleSpinBox>
 #include "gui/SurfaceView.h"
+#include <QSpinBox>
+#include <QTableWidget>
 #include "viz/Snapshot.h"
+#include "jumeau/simulation/DemoCase.h"
 
 using namespace jumeau;
 namespace fs = std::filesystem;
@@ -300,6 +313,317 @@ TEST(ImportDialog, BrowsesThePhantomAndLoadsSelectedSeriesIntoTheOpenCase) {
     EXPECT_EQ(w.sliceView(viz::SliceOrientation::Axial)->scene().axes().width, 192); // the MR grid
     w.showSeries(0);
     EXPECT_EQ(w.sliceView(viz::SliceOrientation::Axial)->scene().axes().width, 256);
+}
+
+TEST_F(WorkstationTest, StructureListShowsVolumesAndControlsVisibilityAndOpacity) {
+    ASSERT_EQ(s_outcome, Outcome::Shown);
+    const auto& labels = *s_window->presenter().current()->data.labels;
+    auto* panel = s_window->structurePanel();
+    auto* table = panel->table();
+    ASSERT_EQ(table->rowCount(), static_cast<int>(labels.structures().size()));
+    const imaging::Structure* liver = labels.findByName("liver");
+    ASSERT_NE(liver, nullptr);
+    for (const auto& st : labels.structures()) {
+        const int row = panel->rowOf(st.label);
+        ASSERT_GE(row, 0) << st.name;
+        EXPECT_EQ(table->item(row, gui::StructurePanel::NameColumn)->text().toStdString(), st.name);
+        EXPECT_NEAR(table->item(row, gui::StructurePanel::VolumeColumn)->text().toDouble(), labels.volumeMl(st.label), 0.05)
+            << st.name;
+    }
+    // The listed volumes are the phantom's known ones: truth.json's voxel volumes, close to the model volumes.
+    auto truth = simulation::readDemoCaseTruth(phantomDir());
+    ASSERT_TRUE(truth.ok()) << truth.error().describe();
+    for (const auto& t : truth->structures) {
+        const int row = panel->rowOf(t.structure.label);
+        ASSERT_GE(row, 0) << t.structure.name;
+        const double listed = table->item(row, gui::StructurePanel::VolumeColumn)->text().toDouble();
+        EXPECT_NEAR(listed, t.voxelVolumeMl, 0.05) << t.structure.name;
+        if (t.structure.name == "liver") {
+            EXPECT_NEAR(listed, t.volumeMl, 0.03 * t.volumeMl);
+        }
+    }
+
+    // Hiding the liver changes the axial overlay and hides its 3D surface; showing it again restores the image.
+    // Through the axial slice with the most liver (other tests may have moved the crosshair).
+    const auto& g = labels.geometry();
+    int bestK = 0;
+    std::size_t bestCount = 0;
+    for (int k = 0; k < g.size[2]; ++k) {
+        std::size_t n = 0;
+        for (int j = 0; j < g.size[1]; ++j)
+            for (int i = 0; i < g.size[0]; ++i) n += labels.labelAt(i, j, k) == liver->label;
+        if (n > bestCount) {
+            bestCount = n;
+            bestK = k;
+        }
+    }
+    auto* axial = s_window->sliceView(viz::SliceOrientation::Axial);
+    axial->setCrosshair({g.size[0] / 2, g.size[1] / 2, bestK});
+    settle();
+    axial->renderNow();
+    const viz::RgbImage before = viz::grab(axial->renderWindow());
+    panel->setStructureVisible(liver->label, false);
+    settle();
+    EXPECT_TRUE(axial->scene().hiddenLabels().count(liver->label));
+    EXPECT_FALSE(s_window->surfaceView()->scene().structureVisible(liver->label));
+    axial->renderNow();
+    const viz::RgbImage hidden = viz::grab(axial->renderWindow());
+    ASSERT_EQ(hidden.rgb.size(), before.rgb.size());
+    std::size_t changed = 0;
+    for (std::size_t i = 0; i < before.rgb.size(); i += 3)
+        if (before.rgb[i] != hidden.rgb[i] || before.rgb[i + 1] != hidden.rgb[i + 1] || before.rgb[i + 2] != hidden.rgb[i + 2])
+            ++changed;
+    EXPECT_GT(changed, 2000u) << "hiding the liver should remove its overlay from the axial slice through it";
+    panel->setStructureVisible(liver->label, true);
+    settle();
+    EXPECT_TRUE(s_window->surfaceView()->scene().structureVisible(liver->label));
+    axial->renderNow();
+    EXPECT_EQ(viz::grab(axial->renderWindow()).rgb, before.rgb);
+
+    // The opacity box drives the 3D surface's opacity.
+    panel->setStructureOpacity(liver->label, 0.2);
+    settle();
+    EXPECT_NEAR(s_window->surfaceView()->scene().structureOpacity(liver->label), 0.2, 1e-9);
+    panel->setStructureOpacity(liver->label, viz::SurfaceScene::defaultOpacity(liver->category));
+    settle();
+}
+
+namespace {
+std::vector<std::uint8_t> labelBytes(const imaging::LabelMap& m) {
+    const auto* p = static_cast<const std::uint8_t*>(m.labels().rawData());
+    return {p, p + m.labels().byteCount()};
+}
+bool waitForSurfaces(gui::CasePresenter& presenter, int timeoutMs = 120000) {
+    QEventLoop loop;
+    bool done = false;
+    auto c = QObject::connect(&presenter, &gui::CasePresenter::surfacesChanged, &loop, [&] { done = true; loop.quit(); });
+    QTimer::singleShot(timeoutMs, &loop, &QEventLoop::quit);
+    loop.exec();
+    QObject::disconnect(c);
+    return done;
+}
+} // namespace
+
+TEST_F(WorkstationTest, BrushPaintsTheSelectedStructureAndUndoRestoresExactly) {
+    ASSERT_EQ(s_outcome, Outcome::Shown);
+    auto& presenter = s_window->presenter();
+    const auto& labels0 = *presenter.current()->data.labels;
+    const imaging::Structure* tumour = labels0.findByName("Tumour 2");
+    ASSERT_NE(tumour, nullptr);
+    const std::uint16_t label = tumour->label;
+    const auto before = labelBytes(labels0);
+    const std::size_t countBefore = labels0.voxelCount(label);
+    s_window->structurePanel()->selectStructure(label);
+    s_window->brushRadius()->setValue(4);
+
+    // A two-point stroke in the axial view through the image centre: a 4 mm disc swept 10 mm, on one slice.
+    const auto& g = labels0.geometry();
+    const auto a = g.indexToLps({g.size[0] / 2.0, g.size[1] / 2.0, g.size[2] / 2.0});
+    s_window->paintStroke(viz::SliceOrientation::Axial, {a, a + geometry::Vec3{10, 0, 0}}, false);
+    const auto& labels1 = *presenter.current()->data.labels;
+    const std::size_t painted = labels1.voxelCount(label) - countBefore;
+    std::printf("painted %zu voxels (before %zu); status: %s\n", painted, countBefore,
+                s_window->statusText().toStdString().c_str());
+    // Area of the swept disc: pi r^2 + 2 r * 10 mm = 130 mm^2, over 0.8 x 0.8 mm pixels ≈ 203 voxels (the brush
+    // paints over the liver and body by default: "Overwrite others" is checked).
+    EXPECT_GT(painted, 60u);
+    EXPECT_LT(painted, 260u);
+    EXPECT_TRUE(s_window->undoAction()->isEnabled());
+    EXPECT_TRUE(s_window->undoAction()->text().contains("Tumour 2")) << s_window->undoAction()->text().toStdString();
+    const auto after = labelBytes(labels1);
+    EXPECT_NE(after, before);
+    // The list shows the new volume at once; the 3D surfaces follow from the background rebuild.
+    const int row = s_window->structurePanel()->rowOf(label);
+    EXPECT_NEAR(s_window->structurePanel()->table()->item(row, gui::StructurePanel::VolumeColumn)->text().toDouble(),
+                labels1.volumeMl(label), 0.05);
+    EXPECT_TRUE(waitForSurfaces(presenter));
+
+    s_window->undoAction()->trigger();
+    EXPECT_EQ(labelBytes(*presenter.current()->data.labels), before);
+    EXPECT_TRUE(s_window->redoAction()->isEnabled());
+    s_window->redoAction()->trigger();
+    EXPECT_EQ(labelBytes(*presenter.current()->data.labels), after);
+    s_window->undoAction()->trigger();
+    EXPECT_EQ(labelBytes(*presenter.current()->data.labels), before);
+
+    // The same with the mouse: the Paint tool, a drag in the axial view shows the brush cursor and paints.
+    auto* axial = s_window->sliceView(viz::SliceOrientation::Axial);
+    s_window->paintAction()->trigger();
+    ASSERT_EQ(axial->tool(), gui::SliceView::Tool::Paint);
+    const QPointF p0(axial->width() / 2.0, axial->height() / 2.0), p1 = p0 + QPointF(20, 0);
+    QMouseEvent press(QEvent::MouseButtonPress, p0, axial->mapToGlobal(p0), Qt::LeftButton, Qt::LeftButton, Qt::NoModifier);
+    QMouseEvent move(QEvent::MouseMove, p1, axial->mapToGlobal(p1), Qt::NoButton, Qt::LeftButton, Qt::NoModifier);
+    QMouseEvent release(QEvent::MouseButtonRelease, p1, axial->mapToGlobal(p1), Qt::LeftButton, Qt::NoButton, Qt::NoModifier);
+    QApplication::sendEvent(axial, &press);
+    QApplication::sendEvent(axial, &move);
+    EXPECT_TRUE(axial->scene().brushCursorVisible());
+    QApplication::sendEvent(axial, &release);
+    settle();
+    EXPECT_GT(presenter.current()->data.labels->voxelCount(label), countBefore);
+    axial->renderNow();
+    ASSERT_TRUE(viz::savePng(axial->renderWindow(), test::outputDir("gui-paint") / "axial-painted.png").ok());
+    s_window->paintAction()->trigger(); // back to navigation
+    EXPECT_EQ(axial->tool(), gui::SliceView::Tool::Navigate);
+    s_window->undoAction()->trigger();
+    EXPECT_EQ(labelBytes(*presenter.current()->data.labels), before);
+    waitForSurfaces(presenter);
+}
+
+TEST_F(WorkstationTest, ExportDialogWritesValidMeshesInTheChosenFrame) {
+    ASSERT_EQ(s_outcome, Outcome::Shown);
+    const auto& labels = *s_window->presenter().current()->data.labels;
+    const fs::path out = test::outputDir("gui-export");
+    gui::ExportDialog dialog(labels, out, s_window);
+    // Defaults: every structure but the body, binary STL in RAS, one file per structure, into the given folder.
+    ASSERT_EQ(dialog.structureList()->count(), static_cast<int>(labels.structures().size()));
+    const auto defaults = dialog.options();
+    EXPECT_EQ(defaults.labels.size(), labels.structures().size() - 1);
+    EXPECT_EQ(defaults.frame, geometry::Frame::RAS);
+    EXPECT_FALSE(defaults.combined);
+    EXPECT_EQ(dialog.target(), out);
+    // A combined scene needs OBJ or PLY: the box is disabled for STL, and choosing it turns the target into a file.
+    EXPECT_FALSE(dialog.combinedBox()->isEnabled());
+    dialog.formatBox()->setCurrentIndex(2); // OBJ
+    dialog.combinedBox()->setChecked(true);
+    EXPECT_EQ(dialog.target(), out / "scene.obj");
+    dialog.combinedBox()->setChecked(false);
+    EXPECT_EQ(dialog.target(), out);
+    dialog.formatBox()->setCurrentIndex(0);
+    dialog.frameBox()->setCurrentIndex(1); // LPS
+    // Only the tumours.
+    for (int row = 0; row < dialog.structureList()->count(); ++row) {
+        auto* item = dialog.structureList()->item(row);
+        item->setCheckState(item->text().startsWith("Tumour") ? Qt::Checked : Qt::Unchecked);
+    }
+    dialog.show();
+    settle();
+    dialog.grab().save(QString::fromStdString((out / "export-dialog.png").string()));
+    const auto options = dialog.options();
+    ASSERT_EQ(options.labels.size(), 3u);
+
+    QEventLoop loop;
+    bool ok = false;
+    QString message;
+    auto c = QObject::connect(s_window, &gui::MainWindow::exportFinished, &loop, [&](bool success, const QString& m) {
+        ok = success;
+        message = m;
+        loop.quit();
+    });
+    QTimer::singleShot(120000, &loop, &QEventLoop::quit);
+    s_window->exportMeshes(dialog.target(), options);
+    loop.exec();
+    QObject::disconnect(c);
+    settle();
+    ASSERT_TRUE(ok) << message.toStdString();
+    EXPECT_TRUE(message.contains("every mesh closed")) << message.toStdString();
+    EXPECT_TRUE(s_window->statusText().contains("Exported 3")) << s_window->statusText().toStdString();
+    for (const char* name : {"Tumour 1.stl", "Tumour 2.stl", "Tumour 3.stl"}) {
+        auto mesh = geometry::readMesh(out / name);
+        ASSERT_TRUE(mesh.ok()) << name << ": " << mesh.error().describe();
+        EXPECT_EQ(mesh->fileFrame, geometry::Frame::LPS) << name;
+        EXPECT_GT(mesh->mesh.triangles.size(), 50u) << name;
+    }
+}
+
+namespace {
+// Waits for the end of a background task (edit, import, export): the window's exportFinished signal.
+std::pair<bool, QString> waitForTask(gui::MainWindow& w, int timeoutMs = 180000) {
+    QEventLoop loop;
+    std::pair<bool, QString> out{false, "timed out"};
+    auto c = QObject::connect(&w, &gui::MainWindow::exportFinished, &loop, [&](bool ok, const QString& m) {
+        out = {ok, m};
+        loop.quit();
+    });
+    QTimer::singleShot(timeoutMs, &loop, &QEventLoop::quit);
+    loop.exec();
+    QObject::disconnect(c);
+    settle();
+    return out;
+}
+} // namespace
+
+TEST_F(WorkstationTest, SegmentToolsRunInTheBackgroundAndUndo) {
+    ASSERT_EQ(s_outcome, Outcome::Shown);
+    auto& presenter = s_window->presenter();
+    const auto before = labelBytes(*presenter.current()->data.labels);
+    const auto* tumour = presenter.current()->data.labels->findByName("Tumour 1");
+    ASSERT_NE(tumour, nullptr);
+    const std::uint16_t label = tumour->label;
+    const double volume0 = presenter.current()->data.labels->volumeMl(label);
+    s_window->structurePanel()->selectStructure(label);
+    s_window->overwriteAction()->setChecked(true);
+
+    // Dilate by 2 mm: a sphere of ~13.5 mm radius grows by roughly 4πr²·2 mm ≈ 4.6 ml.
+    s_window->segmentPanel()->setOp(gui::SegmentPanel::Op::Dilate);
+    s_window->segmentPanel()->setMm(2);
+    s_window->applySegmentTool();
+    auto [ok, message] = waitForTask(*s_window);
+    ASSERT_TRUE(ok) << message.toStdString();
+    const double volume1 = presenter.current()->data.labels->volumeMl(label);
+    const double r = std::cbrt(3 * volume0 * 1000 / (4 * 3.14159265358979));
+    const double expected = 4.0 / 3.0 * 3.14159265358979 * std::pow(r + 2, 3) / 1000;
+    EXPECT_NEAR(volume1, expected, 0.1 * expected) << message.toStdString();
+    EXPECT_TRUE(s_window->undoAction()->text().contains("Tumour 1")) << s_window->undoAction()->text().toStdString();
+
+    // A 10 mm safety margin as a new structure: listed, and the tumour keeps its voxels.
+    s_window->segmentPanel()->setOp(gui::SegmentPanel::Op::Margin);
+    s_window->segmentPanel()->setMm(10);
+    s_window->applySegmentTool();
+    std::tie(ok, message) = waitForTask(*s_window);
+    ASSERT_TRUE(ok) << message.toStdString();
+    const auto& labels = *presenter.current()->data.labels;
+    const auto* margin = labels.findByName("Tumour 1 + 10 mm margin");
+    ASSERT_NE(margin, nullptr);
+    EXPECT_GE(s_window->structurePanel()->rowOf(margin->label), 0);
+    EXPECT_NEAR(labels.volumeMl(label), volume1, 1e-9);
+    EXPECT_GT(labels.volumeMl(margin->label), 3 * volume1);
+
+    // Both undone: byte-identical to the start.
+    s_window->undoAction()->trigger();
+    s_window->undoAction()->trigger();
+    settle();
+    EXPECT_EQ(labelBytes(*presenter.current()->data.labels), before);
+    waitForSurfaces(presenter);
+}
+
+TEST(Workstation, ImportedSegmentationShowsAndUndoes) {
+    // The phantom's CT alone (no segmentation), then its label file imported: structures listed, undo removes them.
+    gui::MainWindow w;
+    w.resize(1200, 800);
+    w.show();
+    w.openPath(phantomDir() / "ct");
+    ASSERT_EQ(waitForLoad(w), Outcome::Shown) << w.bannerText().toStdString();
+    ASSERT_FALSE(w.presenter().current()->data.labels.has_value());
+    EXPECT_EQ(w.structurePanel()->table()->rowCount(), 0);
+
+    QEventLoop loop;
+    bool ok = false;
+    QString message;
+    auto c = QObject::connect(&w, &gui::MainWindow::exportFinished, &loop, [&](bool success, const QString& m) {
+        ok = success;
+        message = m;
+        loop.quit();
+    });
+    QTimer::singleShot(120000, &loop, &QEventLoop::quit);
+    w.presenter().importLabels(phantomDir() / "labels" / "labels.seg.nrrd");
+    loop.exec();
+    QObject::disconnect(c);
+    settle();
+    ASSERT_TRUE(ok) << message.toStdString();
+    EXPECT_TRUE(message.contains("Imported 9")) << message.toStdString();
+    ASSERT_TRUE(w.presenter().current()->data.labels.has_value());
+    EXPECT_EQ(w.structurePanel()->table()->rowCount(), 9);
+    EXPECT_TRUE(w.undoAction()->isEnabled());
+    EXPECT_TRUE(w.undoAction()->text().contains("labels.seg.nrrd")) << w.undoAction()->text().toStdString();
+
+    w.undoAction()->trigger();
+    settle();
+    EXPECT_FALSE(w.presenter().current()->data.labels.has_value());
+    EXPECT_EQ(w.structurePanel()->table()->rowCount(), 0);
+    w.redoAction()->trigger();
+    settle();
+    EXPECT_EQ(w.structurePanel()->table()->rowCount(), 9);
+    waitForSurfaces(w.presenter());
 }
 
 int main(int argc, char** argv) {

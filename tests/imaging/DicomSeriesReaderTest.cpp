@@ -135,6 +135,34 @@ TEST(DicomSeriesReader, RescalePicksInt16OrFloat32) {
         expectPattern(s.volume);
     }
     {
+        // Signed stored values whose rescale leaves Int16 (31500.. + 1500): the fused rescale would wrap, so the
+        // reader decodes again and keeps the exact values as UInt16.
+        const auto dir = test::outputDir("reader-int16-overflow");
+        SliceSpec base;
+        base.intercept = 1500;
+        base.stored = [](int i, int j, int k) { return static_cast<std::uint32_t>(31500 + pattern(i, j, k)); };
+        writeAxialSeries(dir, 2, 2.0, 0, base);
+        const LoadedSeries s = loadOnly(dir);
+        EXPECT_TRUE(s.volume.holds<std::uint16_t>()) << toString(s.volume.pixelType());
+        expectPattern(s.volume, 33000);
+    }
+    {
+        // Unsigned 16-bit values above 32767 with CT's intercept -1024: neither Int16 nor UInt16 holds the results.
+        const auto dir = test::outputDir("reader-uint16-negative");
+        SliceSpec base;
+        base.intercept = -1024;
+        base.isSigned = false;
+        base.stored = [](int i, int j, int k) { return static_cast<std::uint32_t>(i == 0 ? 0 : 40000 + pattern(i, j, k)); };
+        writeAxialSeries(dir, 2, 2.0, 0, base);
+        const LoadedSeries s = loadOnly(dir);
+        EXPECT_TRUE(s.volume.holds<float>()) << toString(s.volume.pixelType());
+        const auto& g = s.volume.geometry();
+        for (int k = 0; k < g.size[2]; ++k)
+            for (int j = 0; j < g.size[1]; ++j)
+                for (int i = 0; i < g.size[0]; ++i)
+                    ASSERT_EQ(s.volume.valueAt(i, j, k), (i == 0 ? 0 : 40000 + pattern(i, j, k)) - 1024.0);
+    }
+    {
         // Negative slope, integral: Int16 with the sign flipped.
         const auto dir = test::outputDir("reader-negative-slope");
         SliceSpec base;
@@ -144,6 +172,33 @@ TEST(DicomSeriesReader, RescalePicksInt16OrFloat32) {
         EXPECT_TRUE(s.volume.holds<std::int16_t>());
         expectPattern(s.volume, 0, -2);
     }
+}
+
+TEST(DicomSeriesReader, FilesRewrittenAfterTheScanAreReadAgain) {
+    // loadSeries reuses the scan's headers only while each file is unchanged: a slice rewritten in between (other
+    // values, other rescale) must load as it is now, not as it was scanned.
+    const auto dir = test::outputDir("reader-rewritten");
+    const auto files = writeAxialSeries(dir, 3, 2.0, 0);
+    auto scan = scanDicom(dir);
+    ASSERT_TRUE(scan.ok());
+    ASSERT_EQ(scan->series.size(), 1u);
+    ASSERT_TRUE(scan->series.front().scannedHeaders != nullptr);
+    {
+        auto unchanged = loadSeries(scan->series.front());
+        ASSERT_TRUE(unchanged.ok()) << unchanged.error().describe();
+        expectPattern(unchanged->volume);
+    }
+    SliceSpec changed;
+    changed.k = 1;
+    changed.position = Vec3{-20.5, 10.25, 2.0};
+    changed.instance = 2;
+    changed.intercept = 7;
+    changed.rows = 3;
+    writeSlice(files[1], changed);
+    auto reloaded = loadSeries(scan->series.front());
+    ASSERT_TRUE(reloaded.ok()) << reloaded.error().describe();
+    EXPECT_EQ(reloaded->volume.valueAt(2, 1, 1), pattern(2, 1, 1) + 7.0);
+    EXPECT_EQ(reloaded->volume.valueAt(2, 1, 0), pattern(2, 1, 0));
 }
 
 TEST(DicomSeriesReader, EightBitUnsignedStaysUInt8) {

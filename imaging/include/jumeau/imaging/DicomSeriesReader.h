@@ -2,6 +2,7 @@
 // DICOM folder → series → Volume, with DCMTK. Geometry is patient LPS millimetres.
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,6 +12,10 @@
 #include "jumeau/imaging/Volume.h"
 
 namespace jumeau::imaging {
+
+namespace dicom {
+struct ScannedHeaders; // private to the reader
+}
 
 struct WindowPreset {
     double centre = 40;
@@ -44,6 +49,9 @@ struct SeriesInfo {
     // split along several of these). Empty when the series was not split.
     std::string partLabel;
     std::vector<std::string> warnings; // what was odd but handled (split series, uneven spacing, gaps)
+    // Set by scanDicom: the headers it parsed, so loadSeries does not parse them again while the files are unchanged
+    // (same size and modification time). Not set on loaded series.
+    std::shared_ptr<const dicom::ScannedHeaders> scannedHeaders;
 };
 
 struct SkippedFile {

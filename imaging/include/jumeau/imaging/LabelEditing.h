@@ -127,8 +127,9 @@ Result<LabelMap> morphology(const LabelMap& map, std::uint16_t label, Morphology
                             EditableArea area = {}, const ProgressFn& progress = {});
 
 // Margin: the structure `source` grown (marginMm > 0) or shrunk (marginMm < 0) by |marginMm|, written into `target`
-// (which may be the source itself, or e.g. a new "tumour + 10 mm" structure). When target differs from source the
-// source keeps its voxels only where the target does not take them (EditableArea decides).
+// (which may be the source itself, or e.g. a new "tumour + 10 mm" structure). A grown margin written into another
+// structure is the shell around the source: the source keeps all its voxels. A shrunk one written elsewhere takes
+// the source's voxels as the EditableArea allows.
 Result<LabelMap> applyMargin(const LabelMap& map, std::uint16_t source, double marginMm, const Structure& target,
                              EditableArea area = {}, const ProgressFn& progress = {});
 
