@@ -1,5 +1,7 @@
 #include "jumeau/simulation/Case.h"
 
+#include "jumeau/simulation/LabelImport.h"
+
 #include <algorithm>
 #include <tuple>
 
@@ -120,11 +122,38 @@ Result<Case> openCase(const fs::path& path, const ProgressFn& progress) {
     });
     if (!loaded) return loaded.error();
 
+    // Masks stored as images beside the scan (IRCAD: one 0/255 series per structure) become the label map.
+    std::vector<imaging::LoadedSeries> masks;
+    if (!demo) {
+        const auto maskIndices = findMaskSeries(loaded->series);
+        if (maskIndices.size() < loaded->series.size()) { // keep at least one image as the reference
+            std::vector<imaging::LoadedSeries> images;
+            for (std::size_t i = 0; i < loaded->series.size(); ++i)
+                (std::find(maskIndices.begin(), maskIndices.end(), i) != maskIndices.end() ? masks : images)
+                    .push_back(std::move(loaded->series[i]));
+            loaded->series = std::move(images);
+        }
+    }
     auto made = caseFromSeries(std::move(loaded->series), path.string());
     if (!made) return made.error();
     Case c = std::move(*made);
     for (const auto& skipped : loaded->skipped)
         c.warnings.push_back("skipped " + skipped.file.string() + ": " + skipped.reason);
+    if (!masks.empty()) {
+        if (!reportProgress(progress, 0.92, "importing masks")) return makeError(ErrorCode::Cancelled, "cancelled");
+        LabelImportOptions options;
+        options.skipRefused = true; // a mask that does not fit stays a series; the reason goes to the warnings
+        auto imported = importMaskSeries(c, masks, options);
+        std::vector<imaging::LoadedSeries> keep;
+        if (imported) {
+            for (const auto& w : imported->warnings) c.warnings.push_back(w);
+            for (const auto& r : imported->refused) keep.push_back(std::move(masks[r.index]));
+        } else {
+            c.warnings.push_back("masks kept as series: " + imported.error().message);
+            keep = std::move(masks);
+        }
+        addSeries(c, std::move(keep));
+    }
 
     if (demo) {
         if (!reportProgress(progress, 0.92, "reading labels")) return makeError(ErrorCode::Cancelled, "cancelled");

@@ -92,14 +92,21 @@ TEST(Case, LabelsOnAnotherGridAreRefused) {
     EXPECT_NE(c.error().message.find("differs from the CT grid"), std::string::npos) << c.error().message;
 }
 
-TEST(Case, RealCtFolderWithMaskSeriesOpensTheCtNotAMask) {
-    // IRCAD stores its expert masks as 0/255 "CT" series beside the scan, all on the same grid.
+TEST(Case, RealCtFolderWithMaskSeriesOpensTheCtWithTheMasksAsItsSegmentation) {
+    // IRCAD stores its expert masks as 0/255 "CT" series beside the scan, all on the same grid: opening the folder
+    // makes the CT the reference and the 8 masks its label map (named from the series, overlaps resolved).
     JUMEAU_REQUIRE_SHARED_DATA(dir, "ircad-3dircadb1.17-liver-ct");
     auto c = simulation::openCase(dir);
     ASSERT_TRUE(c.ok()) << c.error().message;
     EXPECT_EQ(c->reference.info.patientName, "liver_17^patient");
     EXPECT_EQ(c->reference.volume.geometry().size, (std::array<int, 3>{512, 512, 119}));
-    EXPECT_FALSE(c->labels.has_value());
-    EXPECT_EQ(c->other.size(), 8u); // the 8 expert masks, kept as further series
+    ASSERT_TRUE(c->labels.has_value());
+    EXPECT_EQ(c->labels->structures().size(), 8u);
+    EXPECT_EQ(c->other.size(), 0u);
+    const auto* liver = c->labels->findByName("liver");
+    ASSERT_NE(liver, nullptr);
+    EXPECT_EQ(liver->category, imaging::StructureCategory::Organ);
+    // The liver mask (1860.6 ml) minus what the tumours and vessels inside it keep (documented in LabelImportTest).
+    EXPECT_NEAR(c->labels->volumeMl(liver->label), 1648.0, 1.0);
     EXPECT_FALSE(c->warnings.empty()); // README.txt skipped
 }
