@@ -359,13 +359,56 @@ template <typename Method> void configureSampling(Method* method, const LevelSet
     }
 }
 
+// The level's metric with its masks.
+auto levelMetric(const LevelSetup& s) {
+    auto metric = makeMetric(s.metric, s.bins);
+    if (s.fixedMask) metric->SetFixedImageMask(s.fixedMask);
+    if (s.movingMask) metric->SetMovingImageMask(s.movingMask);
+    return metric;
+}
+
+// Counts the optimizer's iterations into `out` (the first one's metric value as the initial metric), reports
+// progress across the levels, and throws Cancelled when the user cancels.
+template <typename Optimizer>
+void observeIterations(Optimizer* optimizer, LevelOutcome& out, const LevelSetup& s, Progress& progress) {
+    auto command = IterationCommand::New();
+    command->onIteration = [optimizer, &out, &s, &progress] {
+        if (out.iterations == 0) out.initialMetric = optimizer->GetValue();
+        ++out.iterations;
+        ++progress.iterations;
+        const double fraction =
+            (progress.levelsDone + std::min(1.0, out.iterations / static_cast<double>(s.maxIterations))) /
+            progress.totalLevels;
+        if (progress.fn && !reportProgress(*progress.fn, std::min(0.99, fraction),
+                                           progress.stage + ", iteration " + std::to_string(out.iterations)))
+            throw Cancelled{};
+    };
+    optimizer->AddObserver(itk::IterationEvent(), command);
+}
+
+// Runs a method whose transforms are set: images, metric, optimizer, sampling; then the outcome's metric values and
+// stop reason (convergence is the caller's, it depends on the optimizer).
+template <typename Method, typename MetricType, typename Optimizer>
+void runLevel(Method* method, MetricType* metric, Optimizer* optimizer, const LevelSetup& s, LevelOutcome& out,
+              Progress& progress) {
+    method->SetFixedImage(s.fixed);
+    method->SetMovingImage(s.moving);
+    method->SetMetric(metric);
+    method->SetOptimizer(optimizer);
+    method->InPlaceOn();
+    configureSampling(method, s);
+    method->Update();
+    out.finalMetric = optimizer->GetValue();
+    if (out.iterations == 0) out.initialMetric = out.finalMetric;
+    out.stopReason = optimizer->GetStopConditionDescription();
+    ++progress.levelsDone;
+}
+
 // One level of a linear stage (rigid or affine), optimised in place with regular-step gradient descent.
 template <typename TransformType>
 LevelOutcome runLinearLevel(TransformType* transform, const LevelSetup& s, Progress& progress) {
     using Method = itk::ImageRegistrationMethodv4<Image, Image, TransformType>;
-    auto metric = makeMetric(s.metric, s.bins);
-    if (s.fixedMask) metric->SetFixedImageMask(s.fixedMask);
-    if (s.movingMask) metric->SetMovingImageMask(s.movingMask);
+    auto metric = levelMetric(s);
     auto optimizer = itk::RegularStepGradientDescentOptimizerv4<double>::New();
     auto scales = itk::RegistrationParameterScalesFromPhysicalShift<Metric>::New();
     scales->SetMetric(metric);
@@ -380,40 +423,13 @@ LevelOutcome runLinearLevel(TransformType* transform, const LevelSetup& s, Progr
     optimizer->SetReturnBestParametersAndValue(true);
 
     LevelOutcome out;
-    bool first = true;
-    auto command = IterationCommand::New();
-    command->onIteration = [&] {
-        if (first) {
-            out.initialMetric = optimizer->GetValue();
-            first = false;
-        }
-        ++out.iterations;
-        ++progress.iterations;
-        const double fraction =
-            (progress.levelsDone + std::min(1.0, out.iterations / static_cast<double>(s.maxIterations))) /
-            progress.totalLevels;
-        if (progress.fn && !reportProgress(*progress.fn, std::min(0.99, fraction),
-                                           progress.stage + ", iteration " + std::to_string(out.iterations)))
-            throw Cancelled{};
-    };
-    optimizer->AddObserver(itk::IterationEvent(), command);
+    observeIterations(optimizer.GetPointer(), out, s, progress);
 
     auto method = Method::New();
-    method->SetFixedImage(s.fixed);
-    method->SetMovingImage(s.moving);
-    method->SetMetric(metric);
-    method->SetOptimizer(optimizer);
     method->SetInitialTransform(transform);
-    method->InPlaceOn();
-    configureSampling(method.GetPointer(), s);
-    method->Update();
-
-    out.finalMetric = optimizer->GetValue();
-    if (first) out.initialMetric = out.finalMetric;
-    out.stopReason = optimizer->GetStopConditionDescription();
+    runLevel(method.GetPointer(), metric.GetPointer(), optimizer.GetPointer(), s, out, progress);
     out.converged =
         optimizer->GetStopCondition() != itk::StopConditionObjectToObjectOptimizerEnum::MAXIMUM_NUMBER_OF_ITERATIONS;
-    ++progress.levelsDone;
     return out;
 }
 
@@ -421,9 +437,7 @@ LevelOutcome runLinearLevel(TransformType* transform, const LevelSetup& s, Progr
 LevelOutcome runBSplineLevel(detail::ItkBSpline* bspline, detail::ItkAffine* linear, const LevelSetup& s,
                              Progress& progress) {
     using Method = itk::ImageRegistrationMethodv4<Image, Image, detail::ItkBSpline>;
-    auto metric = makeMetric(s.metric, s.bins);
-    if (s.fixedMask) metric->SetFixedImageMask(s.fixedMask);
-    if (s.movingMask) metric->SetMovingImageMask(s.movingMask);
+    auto metric = levelMetric(s);
     auto optimizer = itk::LBFGSBOptimizerv4::New();
     const unsigned n = bspline->GetNumberOfParameters();
     itk::LBFGSBOptimizerv4::BoundSelectionType unbounded(n);
@@ -440,40 +454,13 @@ LevelOutcome runBSplineLevel(detail::ItkBSpline* bspline, detail::ItkAffine* lin
     optimizer->SetMaximumNumberOfCorrections(7);
 
     LevelOutcome out;
-    bool first = true;
-    auto command = IterationCommand::New();
-    command->onIteration = [&] {
-        if (first) {
-            out.initialMetric = optimizer->GetValue();
-            first = false;
-        }
-        ++out.iterations;
-        ++progress.iterations;
-        const double fraction =
-            (progress.levelsDone + std::min(1.0, out.iterations / static_cast<double>(s.maxIterations))) /
-            progress.totalLevels;
-        if (progress.fn && !reportProgress(*progress.fn, std::min(0.99, fraction),
-                                           progress.stage + ", iteration " + std::to_string(out.iterations)))
-            throw Cancelled{};
-    };
-    optimizer->AddObserver(itk::IterationEvent(), command);
+    observeIterations(optimizer.GetPointer(), out, s, progress);
 
     auto method = Method::New();
-    method->SetFixedImage(s.fixed);
-    method->SetMovingImage(s.moving);
-    method->SetMetric(metric);
-    method->SetOptimizer(optimizer);
     method->SetMovingInitialTransform(linear);
     method->SetInitialTransform(bspline);
-    method->InPlaceOn();
-    configureSampling(method.GetPointer(), s);
-    method->Update();
-
-    out.finalMetric = optimizer->GetValue();
-    if (first) out.initialMetric = out.finalMetric;
-    out.stopReason = optimizer->GetStopConditionDescription();
+    runLevel(method.GetPointer(), metric.GetPointer(), optimizer.GetPointer(), s, out, progress);
     out.converged = out.iterations < s.maxIterations;
-    ++progress.levelsDone;
     return out;
 }
 
