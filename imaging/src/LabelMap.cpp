@@ -1,9 +1,27 @@
 #include "jumeau/imaging/LabelMap.h"
 
+#include <cmath>
+
 #include <algorithm>
 #include <cctype>
 
 namespace jumeau::imaging {
+
+std::array<double, 3> hsvColour(double hue, double saturation, double value) {
+    const double h = hue * 6.0;
+    const double x = 1.0 - std::abs(std::fmod(h, 2.0) - 1.0);
+    const double c = value * saturation, m = value - c;
+    std::array<double, 3> rgb{};
+    switch (static_cast<int>(h)) {
+    case 0: rgb = {c, x * c, 0}; break;
+    case 1: rgb = {x * c, c, 0}; break;
+    case 2: rgb = {0, c, x * c}; break;
+    case 3: rgb = {0, x * c, c}; break;
+    case 4: rgb = {x * c, 0, c}; break;
+    default: rgb = {c, 0, x * c}; break;
+    }
+    return {rgb[0] + m, rgb[1] + m, rgb[2] + m};
+}
 
 const char* toString(StructureCategory c) {
     switch (c) {

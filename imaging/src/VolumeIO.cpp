@@ -293,31 +293,7 @@ template <typename T> std::vector<std::array<int, 6>> extents(const Volume& labe
 
 std::array<double, 3> defaultColour(std::size_t n) {
     // Golden-ratio hues: neighbouring labels get clearly different colours.
-    const double h = std::fmod(0.13 + 0.618033988749895 * static_cast<double>(n), 1.0) * 6.0;
-    const double x = 1.0 - std::abs(std::fmod(h, 2.0) - 1.0);
-    const double s = 0.65, v = 0.9, c = v * s, m = v - c;
-    std::array<double, 3> rgb{};
-    switch (static_cast<int>(h)) {
-    case 0:
-        rgb = {c, x * c, 0};
-        break;
-    case 1:
-        rgb = {x * c, c, 0};
-        break;
-    case 2:
-        rgb = {0, c, x * c};
-        break;
-    case 3:
-        rgb = {0, x * c, c};
-        break;
-    case 4:
-        rgb = {x * c, 0, c};
-        break;
-    default:
-        rgb = {c, 0, x * c};
-        break;
-    }
-    return {rgb[0] + m, rgb[1] + m, rgb[2] + m};
+    return hsvColour(std::fmod(0.13 + 0.618033988749895 * static_cast<double>(n), 1.0), 0.65, 0.9);
 }
 
 } // namespace

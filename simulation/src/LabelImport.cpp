@@ -96,31 +96,7 @@ std::array<double, 3> hueColour(const std::string& name) {
     // Stable per name, well spread (golden-ratio steps over a hash), moderately saturated.
     std::size_t h = 1469598103934665603ull;
     for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
-    const double hue = std::fmod(static_cast<double>(h % 1000) * 0.618033988749895, 1.0) * 6.0;
-    const double x = 1.0 - std::abs(std::fmod(hue, 2.0) - 1.0);
-    const double s = 0.6, v = 0.85, c = v * s, m = v - c;
-    std::array<double, 3> rgb{};
-    switch (static_cast<int>(hue)) {
-    case 0:
-        rgb = {c, x * c, 0};
-        break;
-    case 1:
-        rgb = {x * c, c, 0};
-        break;
-    case 2:
-        rgb = {0, c, x * c};
-        break;
-    case 3:
-        rgb = {0, x * c, c};
-        break;
-    case 4:
-        rgb = {x * c, 0, c};
-        break;
-    default:
-        rgb = {c, 0, x * c};
-        break;
-    }
-    return {rgb[0] + m, rgb[1] + m, rgb[2] + m};
+    return imaging::hsvColour(std::fmod(static_cast<double>(h % 1000) * 0.618033988749895, 1.0), 0.6, 0.85);
 }
 
 // ---- one structure's mask on the reference grid, before merging ----------------------------------------------------

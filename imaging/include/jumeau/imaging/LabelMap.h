@@ -1,6 +1,7 @@
 #pragma once
 // Segmentation: a label volume (UInt8 or UInt16 voxels, 0 = background) and its structure table.
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -21,6 +22,9 @@ struct Structure {
     std::array<double, 3> colour{1, 1, 1}; // RGB in [0,1]
     StructureCategory category = StructureCategory::Other;
 };
+
+// A structure colour from hue (turns, [0, 1)), saturation and value (HSV), as RGB in [0, 1].
+std::array<double, 3> hsvColour(double hue, double saturation, double value);
 
 class LabelMap {
 public:
