@@ -15,7 +15,6 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <random>
 #include <string>
 
 #include <itkCenteredTransformInitializer.h>
@@ -28,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "MovedMrLikeCopy.h"
 #include "TestData.h"
 #include "jumeau/imaging/DicomSeriesReader.h"
 #include "jumeau/imaging/Registration.h"
@@ -38,8 +38,6 @@ using namespace jumeau::imaging;
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr double kPi = 3.14159265358979323846;
 
 struct Pair {
     std::string name;
@@ -84,30 +82,11 @@ std::optional<Pair> ircadPair() {
     Pair p;
     p.name = "IRCAD CT->moved MR-like copy";
     p.fixed = firstSeries(dir);
-    const Mat3 rot = Mat3::rotationXYZ(6 * kPi / 180, -4 * kPi / 180, 5 * kPi / 180);
+    auto copy = test::movedMrLikeCopy(p.fixed);
+    if (!copy) throw std::runtime_error(copy.error().message);
+    p.truth = copy->truth;
+    p.moving = copy->moving;
     const ImageGeometry& cg = p.fixed.geometry();
-    const Vec3 c = cg.centreLps();
-    p.truth = Transform::rigid(rot, c - rot * c + Vec3{12, -9, 15});
-    ImageGeometry g;
-    g.spacing = {1.5, 1.5, 2.0};
-    for (int d = 0; d < 3; ++d) g.size[d] = static_cast<int>((cg.size[d] - 1) * cg.spacing[d] / g.spacing[d]) + 1;
-    g.direction = rot;
-    g.origin = p.truth.apply(cg.origin);
-    auto moved = resampleOnto(p.fixed, g, SpatialTransform{*p.truth.inverse(), std::nullopt}, -1024, false);
-    if (!moved) throw std::runtime_error(moved.error().message);
-    std::vector<float> mr(g.voxelCount());
-    std::mt19937 rng(3);
-    std::normal_distribution<float> noise(0, 15);
-    const float* hu = moved->data<float>();
-    for (std::size_t n = 0; n < mr.size(); ++n) {
-        const double h = hu[n];
-        const double v = h < -400 ? 0
-                                  : 900 * std::exp(-std::pow((h + 100) / 70, 2)) +
-                                        450 * std::exp(-std::pow((h - 50) / 45, 2)) +
-                                        150 * std::exp(-std::pow((h - 180) / 80, 2)) + (h > 300 ? 60 : 0);
-        mr[n] = static_cast<float>(std::max(0.0, v + noise(rng)));
-    }
-    p.moving = Volume::create(g, std::move(mr));
     for (int k = 0; k < cg.size[2]; k += 12)
         for (int j = 0; j < cg.size[1]; j += 12)
             for (int i = 0; i < cg.size[0]; i += 12)

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "MovedMrLikeCopy.h"
 #include "TestData.h"
 #include "jumeau/imaging/DicomSeriesReader.h"
 #include "jumeau/imaging/Registration.h"
@@ -358,36 +359,13 @@ TEST(Registration, IrcadCtAgainstMovedMrLikeCopyWithinOneMillimetre) {
     JUMEAU_REQUIRE_SHARED_DATA(dir, "ircad-3dircadb1.17-liver-ct/PATIENT_DICOM");
     const Volume ct = loadSeries(dir);
     ASSERT_FALSE(ct.empty());
-    // Truth: fixed (CT) point x shows in the copy at T x. 6, -4, 5 degrees and 12, -9, 15 mm.
-    const Mat3 rot = Mat3::rotationXYZ(6 * kPi / 180, -4 * kPi / 180, 5 * kPi / 180);
-    const Vec3 c = ct.geometry().centreLps();
-    const Transform truth = Transform::rigid(rot, c - rot * c + Vec3{12, -9, 15});
-    // The copy: a 1.5 mm grid (MR-like resolution) covering the moved CT, intensities remapped non-monotonically
-    // (fat bright, soft tissue middle, contrast-filled vessels and bone dark, air black) with noise.
-    ImageGeometry g;
-    g.spacing = {1.5, 1.5, 2.0};
+    // Truth: fixed (CT) point x shows in the copy at T x (MovedMrLikeCopy.h: 6, -4, 5 degrees and 12, -9, 15 mm, a
+    // 1.5 mm grid, intensities remapped non-monotonically with noise).
+    auto copy = test::movedMrLikeCopy(ct);
+    ASSERT_TRUE(copy.ok()) << copy.error().describe();
+    const Transform truth = copy->truth;
+    const Volume& mrLike = copy->moving;
     const ImageGeometry& cg = ct.geometry();
-    for (int d = 0; d < 3; ++d) g.size[d] = static_cast<int>((cg.size[d] - 1) * cg.spacing[d] / g.spacing[d]) + 1;
-    g.direction = rot;
-    g.origin = truth.apply(cg.origin);
-    auto inv = truth.inverse();
-    ASSERT_TRUE(inv.has_value());
-    SpatialTransform copyToCt{*inv, std::nullopt};
-    auto moved = resampleOnto(ct, g, copyToCt, -1024, false);
-    ASSERT_TRUE(moved.ok());
-    std::vector<float> mr(g.voxelCount());
-    std::mt19937 rng(3);
-    std::normal_distribution<float> noise(0, 15);
-    const float* hu = moved->data<float>();
-    for (std::size_t n = 0; n < mr.size(); ++n) {
-        const double h = hu[n];
-        const double v = h < -400 ? 0
-                                  : 900 * std::exp(-std::pow((h + 100) / 70, 2)) +
-                                        450 * std::exp(-std::pow((h - 50) / 45, 2)) +
-                                        150 * std::exp(-std::pow((h - 180) / 80, 2)) + (h > 300 ? 60 : 0);
-        mr[n] = static_cast<float>(std::max(0.0, v + noise(rng)));
-    }
-    const Volume mrLike = Volume::create(g, std::move(mr));
 
     const auto t0 = std::chrono::steady_clock::now();
     auto r = registerVolumes(ct, mrLike, RegistrationOptions{});
