@@ -566,9 +566,10 @@ void MainWindow::refreshSurfaces() {
     if (!c) return;
     m_surface->scene().setSurfaces(c->surfaces, false);
     // The list's visibility and opacity choices carry over to the rebuilt surfaces.
+    const auto hidden = m_structures->hiddenLabels();
     for (const auto& s : c->surfaces) {
         const auto label = s.structure.label;
-        m_surface->scene().setStructureVisible(label, !m_structures->hiddenLabels().count(label));
+        m_surface->scene().setStructureVisible(label, !hidden.count(label));
         if (const double o = m_structures->opacityOf(label); o >= 0) m_surface->scene().setStructureOpacity(label, o);
     }
     m_surface->update();
