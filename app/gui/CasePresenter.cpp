@@ -4,8 +4,12 @@
 #include <QPointer>
 #include <QStandardPaths>
 #include <QThread>
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <thread>
 
+#include "jumeau/simulation/CaseRegistration.h"
 #include "jumeau/simulation/DemoCase.h"
 #include "jumeau/imaging/LabelEditing.h"
 #include "jumeau/simulation/LabelImport.h"
@@ -32,7 +36,59 @@ Result<LoadedCase> loadCase(const fs::path& path, const ProgressFn& progress) {
     return loaded;
 }
 
+// A change of one series' registration, undoable with the label edits (one history for the case).
+class RegistrationCommand final : public simulation::EditCommand {
+public:
+    RegistrationCommand(std::string name, std::size_t index, simulation::SeriesRegistration before,
+                        simulation::SeriesRegistration after)
+        : m_name(std::move(name)), m_index(index), m_before(std::move(before)), m_after(std::move(after)) {}
+    const std::string& name() const override { return m_name; }
+    Result<void> undo(simulation::Case& c) override { return install(c, m_before); }
+    Result<void> redo(simulation::Case& c) override { return install(c, m_after); }
+    std::size_t memoryBytes() const override {
+        auto bytes = [](const simulation::SeriesRegistration& r) {
+            return r.toSeries.deformation ? r.toSeries.deformation->coefficients.size() * sizeof(geometry::Vec3) : 0;
+        };
+        return sizeof(*this) + m_name.size() + bytes(m_before) + bytes(m_after);
+    }
+
+private:
+    Result<void> install(simulation::Case& c, const simulation::SeriesRegistration& r) const {
+        if (m_index == 0 || m_index >= c.seriesCount())
+            return makeError(ErrorCode::InvalidInput, m_name + ": the case no longer has series " + std::to_string(m_index));
+        c.setRegistration(m_index, r);
+        return {};
+    }
+    std::string m_name;
+    std::size_t m_index;
+    simulation::SeriesRegistration m_before, m_after;
+};
+
+// What identifies the label map's state cheaply (voxel buffer and structure table): did an undo touch it?
+struct LabelState {
+    const void* voxels = nullptr;
+    std::vector<std::string> table;
+    bool operator==(const LabelState&) const = default;
+};
+LabelState labelState(const simulation::Case& c) {
+    LabelState s;
+    if (!c.labels) return s;
+    s.voxels = c.labels->labels().rawData();
+    for (const auto& st : c.labels->structures())
+        s.table.push_back(std::to_string(st.label) + "|" + st.name + "|" + std::to_string(st.colour[0]) + "," +
+                          std::to_string(st.colour[1]) + "," + std::to_string(st.colour[2]) + "|" +
+                          std::to_string(static_cast<int>(st.category)));
+    return s;
+}
+
 } // namespace
+
+std::string seriesDisplayName(const imaging::LoadedSeries& s) {
+    const std::string& d = s.info.seriesDescription;
+    if (d.empty()) return s.info.modality;
+    if (!s.info.modality.empty() && d.rfind(s.info.modality, 0) == 0) return d;
+    return s.info.modality + " " + d;
+}
 
 CasePresenter::CasePresenter(QObject* parent) : QObject(parent) {}
 
@@ -113,16 +169,164 @@ Result<simulation::EditSummary> CasePresenter::editLabels(const std::string& nam
 
 Result<void> CasePresenter::undo() {
     if (!m_current || m_worker) return makeError(ErrorCode::InvalidInput, "nothing to undo now");
+    const LabelState before = labelState(m_current->data);
     auto r = m_history.undo(m_current->data);
-    if (r) afterEdit();
+    if (r) {
+        if (!(labelState(m_current->data) == before)) afterEdit();
+        emit registrationChanged(-1);
+    }
     return r;
 }
 
 Result<void> CasePresenter::redo() {
     if (!m_current || m_worker) return makeError(ErrorCode::InvalidInput, "nothing to redo now");
+    const LabelState before = labelState(m_current->data);
     auto r = m_history.redo(m_current->data);
-    if (r) afterEdit();
+    if (r) {
+        if (!(labelState(m_current->data) == before)) afterEdit();
+        emit registrationChanged(-1);
+    }
     return r;
+}
+
+void CasePresenter::registerSeries(std::size_t index, imaging::RegistrationOptions options) {
+    if (!m_current) {
+        emit taskFailed("no case is open");
+        return;
+    }
+    if (index == 0 || index >= m_current->data.seriesCount()) {
+        emit taskFailed(QString("choose a series other than the reference to register (the case has %1 series)")
+                            .arg(m_current->data.seriesCount()));
+        return;
+    }
+    if (m_worker) {
+        emit taskFailed("busy: wait for the current job or cancel it");
+        return;
+    }
+    simulation::Case working = m_current->data; // volumes are shared, not copied
+    const std::string what = seriesDisplayName(m_current->data.series(index));
+    const std::string stepName = "Register " + what + " (" +
+                                 (options.landmarksOnly ? std::string("landmarks only") : imaging::toString(options.mode)) + ")";
+    startWorker([this, working = std::move(working), index, options = std::move(options), what,
+                 stepName](const ProgressFn& progress) mutable -> std::function<void()> {
+        auto quality = std::make_shared<Result<imaging::RegistrationQuality>>(
+            simulation::registerSeries(working, index, options, progress));
+        auto stored = std::make_shared<simulation::SeriesRegistration>(working.registrationOf(index));
+        return [this, quality, stored, index, what, stepName] {
+            if (!quality->ok()) {
+                const auto& e = quality->error();
+                if (e.code == ErrorCode::Cancelled)
+                    emit taskCancelled(QString::fromStdString("Registration of " + what +
+                                                              " cancelled: the previous transform is kept"));
+                else
+                    emit taskFailed(QString::fromStdString("Registration failed: " + e.message));
+                return;
+            }
+            if (auto r = setRegistration(index, *stored, stepName); !r) {
+                emit taskFailed(QString::fromStdString(r.error().message));
+                return;
+            }
+            const auto& q = quality->value();
+            char buf[160];
+            std::snprintf(buf, sizeof buf, "%s registered in %.1f s: %s, overlap %.0f%%", what.c_str(), q.seconds,
+                          q.converged ? "converged" : "did not converge", 100 * q.overlap);
+            std::string summary = buf;
+            if (!q.landmarks.empty()) {
+                std::snprintf(buf, sizeof buf, ", landmark error %.1f mm RMS (max %.1f mm)", q.landmarkRmsMm, q.landmarkMaxMm);
+                summary += buf;
+            }
+            if (!q.warnings.empty()) summary += "; " + std::to_string(q.warnings.size()) + " warning(s)";
+            emit taskFinished(QString::fromStdString(summary));
+        };
+    });
+}
+
+Result<void> CasePresenter::setRegistration(std::size_t index, simulation::SeriesRegistration r, const std::string& stepName) {
+    if (!m_current) return makeError(ErrorCode::InvalidInput, "no case is open");
+    if (index == 0 || index >= m_current->data.seriesCount())
+        return makeError(ErrorCode::InvalidInput, "no series " + std::to_string(index) + " to register in this case");
+    auto before = m_current->data.registrationOf(index);
+    m_current->data.setRegistration(index, r);
+    m_history.push(std::make_unique<RegistrationCommand>(stepName, index, std::move(before), std::move(r)));
+    emit registrationChanged(static_cast<int>(index));
+    return {};
+}
+
+Result<void> CasePresenter::resetRegistration(std::size_t index) {
+    if (!m_current || index == 0 || index >= m_current->data.seriesCount())
+        return makeError(ErrorCode::InvalidInput, "no series " + std::to_string(index) + " to reset");
+    return setRegistration(index, simulation::SeriesRegistration{},
+                           "Reset " + seriesDisplayName(m_current->data.series(index)) + " to scanner geometry");
+}
+
+Result<void> CasePresenter::nudge(std::size_t index, const geometry::Vec3& translateMm, const geometry::Vec3& rotateDeg,
+                                  const geometry::Vec3& centreLps) {
+    if (!m_current || index == 0 || index >= m_current->data.seriesCount())
+        return makeError(ErrorCode::InvalidInput, "choose a series other than the reference to nudge");
+    if (m_worker) return makeError(ErrorCode::InvalidInput, "busy: wait for the current job or cancel it");
+    simulation::SeriesRegistration r = m_current->data.registrationOf(index);
+    if (r.toSeries.isDeformable())
+        return makeError(ErrorCode::Unsupported,
+                         "a deformable result cannot be nudged: reset it, or re-run rigid or affine and nudge that");
+    constexpr double kDeg = 3.14159265358979323846 / 180.0;
+    const geometry::Mat3 rot = geometry::Mat3::rotationXYZ(rotateDeg.x * kDeg, rotateDeg.y * kDeg, rotateDeg.z * kDeg);
+    // N moves the shown image: content at p appears at N(p). The reference point x then shows the series at
+    // T(N^-1(x)), so the new transform is T * N^-1.
+    const geometry::Transform n = geometry::Transform::rigid(rot, centreLps - rot * centreLps + translateMm);
+    const auto inverse = n.inverse();
+    if (!inverse) return makeError(ErrorCode::Internal, "nudge: singular rotation");
+    const bool wasRegistered = r.registered;
+    r.toSeries.matrix = r.toSeries.matrix * *inverse;
+    r.registered = true;
+    const std::string tag = "nudged by hand";
+    if (!wasRegistered || r.method.empty()) r.method = "scanner geometry, " + tag;
+    else if (r.method.find(tag) == std::string::npos) r.method += ", then " + tag;
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "Nudge %s by (%.1f, %.1f, %.1f) mm, (%.1f, %.1f, %.1f)°",
+                  seriesDisplayName(m_current->data.series(index)).c_str(), translateMm.x, translateMm.y, translateMm.z,
+                  rotateDeg.x, rotateDeg.y, rotateDeg.z);
+    return setRegistration(index, std::move(r), buf);
+}
+
+const std::vector<LandmarkEntry>& CasePresenter::landmarks(std::size_t index) const {
+    static const std::vector<LandmarkEntry> none;
+    const auto it = m_landmarks.find(index);
+    return it == m_landmarks.end() ? none : it->second;
+}
+
+std::string CasePresenter::placeLandmark(std::size_t index, bool onReference, const geometry::Vec3& lps) {
+    auto& list = m_landmarks[index];
+    for (auto& e : list) {
+        auto& side = onReference ? e.fixed : e.moving;
+        if (!side) {
+            side = lps;
+            emit landmarksChanged(static_cast<int>(index));
+            return e.name;
+        }
+    }
+    int next = 1;
+    for (const auto& e : list)
+        if (e.name.size() > 1 && e.name[0] == 'L') next = std::max(next, std::atoi(e.name.c_str() + 1) + 1);
+    LandmarkEntry e;
+    e.name = "L" + std::to_string(next);
+    (onReference ? e.fixed : e.moving) = lps;
+    list.push_back(e);
+    emit landmarksChanged(static_cast<int>(index));
+    return e.name;
+}
+
+void CasePresenter::removeLandmark(std::size_t index, std::size_t row) {
+    auto it = m_landmarks.find(index);
+    if (it == m_landmarks.end() || row >= it->second.size()) return;
+    it->second.erase(it->second.begin() + static_cast<std::ptrdiff_t>(row));
+    emit landmarksChanged(static_cast<int>(index));
+}
+
+std::vector<imaging::LandmarkPair> CasePresenter::landmarkPairs(std::size_t index) const {
+    std::vector<imaging::LandmarkPair> pairs;
+    for (const auto& e : landmarks(index))
+        if (e.complete()) pairs.push_back({e.name, *e.fixed, *e.moving});
+    return pairs;
 }
 
 // Labels changed: tell the views now; rebuild the 3D surfaces on a background thread (a second edit before they
@@ -163,7 +367,10 @@ void CasePresenter::run(std::function<Result<LoadedCase>(const ProgressFn&)> wor
             if (result->ok()) {
                 m_current = std::make_shared<LoadedCase>(std::move(*result).value());
                 // A series added to the open case keeps its segmentation, and so its undo history.
-                if (newCase) m_history.clear();
+                if (newCase) {
+                    m_history.clear();
+                    m_landmarks.clear();
+                }
                 ++*m_surfaceGeneration; // surfaces of an earlier edit must not land on this case
                 emit caseLoaded();
             } else {

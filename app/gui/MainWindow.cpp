@@ -14,6 +14,7 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QScreen>
+#include <QScrollArea>
 #include <QStatusBar>
 #include <QVBoxLayout>
 #include <cstdio>
@@ -21,6 +22,7 @@
 #include "gui/CasePresenter.h"
 #include "gui/ExportDialog.h"
 #include "gui/ImportDialog.h"
+#include "gui/RegistrationPanel.h"
 #include "gui/SliceView.h"
 #include "gui/SegmentPanel.h"
 #include "gui/StructurePanel.h"
@@ -89,6 +91,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new C
         });
         connect(v, &SliceView::crosshairRequested, this, &MainWindow::setCrosshair);
         connect(v, &SliceView::windowLevelChanged, this, &MainWindow::setWindowLevel);
+        connect(v, &SliceView::landmarkClicked, this, &MainWindow::placeLandmark);
     }
 
     auto* file = menuBar()->addMenu("&File");
@@ -190,6 +193,57 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new C
         m_surface->update();
     });
 
+    // Fusion and registration of the other series onto the reference, beside the views.
+    auto* registrationDock = new QDockWidget("Registration", this);
+    registrationDock->setObjectName("registrationDock");
+    registrationDock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
+    auto* registrationScroll = new QScrollArea(registrationDock);
+    registrationScroll->setWidgetResizable(true);
+    registrationScroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    m_registration = new RegistrationPanel(registrationScroll);
+    registrationScroll->setWidget(m_registration);
+    registrationScroll->setMinimumWidth(360);
+    registrationDock->setWidget(registrationScroll);
+    addDockWidget(Qt::RightDockWidgetArea, registrationDock);
+    connect(m_registration, &RegistrationPanel::seriesChanged, this, &MainWindow::selectedSeriesChanged);
+    connect(m_registration, &RegistrationPanel::fusionChanged, this, [this] {
+        // Fusion is drawn over the reference: turning it on while another series is shown goes back to it.
+        if (m_registration->fusionOn() && m_shownSeries != 0) showSeries(0);
+        else refreshFusion();
+        refreshMarkers();
+    });
+    connect(m_registration, &RegistrationPanel::registerRequested, this, &MainWindow::registerSelected);
+    connect(m_registration, &RegistrationPanel::resetRequested, this, [this] {
+        if (auto r = m_presenter->resetRegistration(m_registration->currentSeries()); !r)
+            m_status->setText(QString::fromStdString(r.error().message));
+        else
+            m_status->setText("Back to the scanner coordinates (Undo restores the registration)");
+    });
+    connect(m_registration, &RegistrationPanel::nudgeRequested, this, &MainWindow::nudgeSelected);
+    connect(m_registration, &RegistrationPanel::landmarkModeToggled, this, [this](bool on) {
+        if (on) {
+            m_paintAction->setChecked(false);
+            m_eraseAction->setChecked(false);
+            m_status->setText("Landmarks: click the same point in the reference and in the series (show it from the "
+                              "Series list)");
+        }
+        applyTool();
+    });
+    connect(m_registration, &RegistrationPanel::deleteLandmarkRequested, this, [this](int row) {
+        m_presenter->removeLandmark(m_registration->currentSeries(), static_cast<std::size_t>(row));
+    });
+    connect(m_presenter, &CasePresenter::registrationChanged, this, [this] {
+        refreshFusion();
+        refreshRegistrationPanel();
+        refreshMarkers();
+        updateEditActions();
+    });
+    connect(m_presenter, &CasePresenter::landmarksChanged, this, [this] {
+        refreshRegistrationPanel();
+        refreshMarkers();
+    });
+    connect(m_presenter, &CasePresenter::busyChanged, m_registration, &RegistrationPanel::setBusy);
+
     m_status = new QLabel("Ready", this);
     m_progress = new QProgressBar(this);
     m_progress->setRange(0, 1000);
@@ -229,6 +283,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_presenter(new C
         m_banner->show();
         m_status->setText("Failed");
         std::fprintf(stderr, "jumeau: failed: %s\n", message.toLocal8Bit().constData());
+        emit exportFinished(false, message);
+    });
+    connect(m_presenter, &CasePresenter::taskCancelled, this, [this](const QString& message) {
+        m_status->setText(message);
         emit exportFinished(false, message);
     });
     connect(m_presenter, &CasePresenter::surfacesChanged, this, &MainWindow::refreshSurfaces);
@@ -285,6 +343,13 @@ void MainWindow::showCase() {
         auto* item = new QListWidgetItem(label, m_seriesList);
         item->setToolTip(QString::fromStdString(s.info.seriesUid));
     }
+    std::vector<std::pair<std::size_t, QString>> others;
+    for (std::size_t i = 1; i < c->data.seriesCount(); ++i) {
+        const auto& s = c->data.series(i);
+        others.emplace_back(i, QString("%1: %2").arg(i).arg(QString::fromStdString(seriesDisplayName(s))));
+    }
+    m_paddingSeries = 0; // another case or more series: the minimum is computed again
+    m_registration->setSeries(others);
     showSeries(0); // after opening or importing, the views show the reference (with its segmentation)
     setCrosshair(initialCrosshair(*c));
     m_surface->scene().setSurfaces(c->surfaces);
@@ -319,6 +384,10 @@ void MainWindow::showSeries(std::size_t index) {
                                             hasPreset ? s.info.windowPresets[0].width : 0, hasPreset);
     for (auto* v : m_slices) v->showImage(s.volume, labels, wl);
     m_shownSeries = index;
+    // A series shown on its own is where landmark clicks go, so the dock follows it.
+    if (index != 0) m_registration->selectSeries(index);
+    refreshFusion();
+    refreshMarkers();
     for (int row = 0; row < m_seriesList->count(); ++row) {
         QFont f = m_seriesList->item(row)->font();
         f.setBold(static_cast<std::size_t>(row) == index);
@@ -395,9 +464,14 @@ void MainWindow::exportMeshes(const std::filesystem::path& target, const simulat
 }
 
 void MainWindow::applyTool() {
-    const auto tool = m_paintAction->isChecked()   ? SliceView::Tool::Paint
-                      : m_eraseAction->isChecked() ? SliceView::Tool::Erase
-                                                   : SliceView::Tool::Navigate;
+    if (m_paintAction->isChecked() || m_eraseAction->isChecked()) {
+        const QSignalBlocker block(m_registration);
+        m_registration->setLandmarkMode(false);
+    }
+    const auto tool = m_paintAction->isChecked()      ? SliceView::Tool::Paint
+                      : m_eraseAction->isChecked()    ? SliceView::Tool::Erase
+                      : m_registration->landmarkMode() ? SliceView::Tool::Landmark
+                                                      : SliceView::Tool::Navigate;
     for (auto* v : m_slices) v->setTool(tool, m_brushRadius->value());
 }
 
@@ -584,6 +658,146 @@ void MainWindow::updateEditActions() {
     m_redoAction->setText(h.canRedo() ? QString("&Redo %1").arg(QString::fromStdString(h.redoName())) : "&Redo");
 }
 
+void MainWindow::selectedSeriesChanged() {
+    const LoadedCase* c = m_presenter->current();
+    const std::size_t index = m_registration->currentSeries();
+    if (c && index != 0 && index < c->data.seriesCount()) {
+        const auto& s = c->data.series(index);
+        const bool hasPreset = !s.info.windowPresets.empty();
+        m_registration->setOverlayWindow(viz::defaultWindowLevel(s.volume, s.info.modality,
+                                                                 hasPreset ? s.info.windowPresets[0].centre : 0,
+                                                                 hasPreset ? s.info.windowPresets[0].width : 0, hasPreset));
+    }
+    refreshFusion();
+    refreshRegistrationPanel();
+    refreshMarkers();
+}
+
+void MainWindow::refreshFusion() {
+    const LoadedCase* c = m_presenter->current();
+    const std::size_t index = m_registration->currentSeries();
+    std::optional<viz::FusionLayer> layer;
+    if (c && m_shownSeries == 0 && m_registration->fusionOn() && index != 0 && index < c->data.seriesCount()) {
+        const auto& s = c->data.series(index);
+        layer = viz::FusionLayer{s.volume, c->data.registrationOf(index).toSeries, m_registration->fusionSettings(),
+                                 s.info.modality.empty() ? std::string("series") : s.info.modality};
+        // The series' minimum is padding (around an ultrasound fan, outside a CT reconstruction circle): not image.
+        if (m_paddingSeries != index) {
+            m_paddingSeries = index;
+            m_paddingValue = s.volume.range().first;
+        }
+        layer->settings.paddingAtOrBelow = m_paddingValue;
+    }
+    for (auto* v : m_slices) {
+        if (!v->scene().hasImage()) continue;
+        v->scene().setFusion(layer);
+        v->update();
+    }
+}
+
+void MainWindow::refreshRegistrationPanel() {
+    const LoadedCase* c = m_presenter->current();
+    const std::size_t index = m_registration->currentSeries();
+    if (!c || index == 0 || index >= c->data.seriesCount()) {
+        m_registration->showLandmarks({}, {});
+        return;
+    }
+    const auto& s = c->data.series(index);
+    const auto r = c->data.registrationOf(index);
+    m_registration->showRegistration(QString::fromStdString(seriesDisplayName(s)), r);
+    m_registration->showLandmarks(m_presenter->landmarks(index), r.toSeries);
+}
+
+void MainWindow::refreshMarkers() {
+    const LoadedCase* c = m_presenter->current();
+    const std::size_t index = m_registration->currentSeries();
+    std::vector<viz::SliceMarker> markers;
+    if (c && index != 0 && index < c->data.seriesCount()) {
+        const auto& entries = m_presenter->landmarks(index);
+        const auto r = c->data.registrationOf(index);
+        // Over the fused reference, the series' points are also drawn where the transform puts them (cyan diagonal
+        // crosses, "L1'"): a pair that fits shows the cross inside the circle.
+        const auto back = r.toSeries.isDeformable() ? std::nullopt : r.toSeries.matrix.inverse();
+        for (const auto& e : entries) {
+            if (m_shownSeries == 0) {
+                if (e.fixed) markers.push_back({e.name, *e.fixed, {1.0, 0.85, 0.1}});
+                if (e.moving && back && m_registration->fusionOn())
+                    markers.push_back({e.name + "'", back->apply(*e.moving), {0.2, 0.9, 1.0}, true});
+            } else if (m_shownSeries == index && e.moving) {
+                markers.push_back({e.name, *e.moving, {1.0, 0.85, 0.1}});
+            }
+        }
+    }
+    for (auto* v : m_slices) {
+        if (!v->scene().hasImage()) continue;
+        v->scene().setMarkers(markers);
+        v->update();
+    }
+}
+
+void MainWindow::placeLandmark(const geometry::Vec3& lps) {
+    const LoadedCase* c = m_presenter->current();
+    if (!c) return;
+    const bool onReference = m_shownSeries == 0;
+    const std::size_t index = onReference ? m_registration->currentSeries() : m_shownSeries;
+    if (index == 0 || index >= c->data.seriesCount()) {
+        m_status->setText("Landmarks pair the reference with another series: import one first (File → Import DICOM)");
+        return;
+    }
+    m_registration->selectSeries(index);
+    const std::string name = m_presenter->placeLandmark(index, onReference, lps);
+    m_status->setText(QString("%1 placed in the %2 at LPS (%3, %4, %5) mm")
+                          .arg(QString::fromStdString(name), onReference ? "reference" : "series")
+                          .arg(lps.x, 0, 'f', 1)
+                          .arg(lps.y, 0, 'f', 1)
+                          .arg(lps.z, 0, 'f', 1));
+}
+
+void MainWindow::registerSelected(bool fromCurrent) {
+    const LoadedCase* c = m_presenter->current();
+    const std::size_t index = m_registration->currentSeries();
+    if (!c || index == 0 || index >= c->data.seriesCount()) {
+        m_status->setText("Choose a series to register (the Registration dock)");
+        return;
+    }
+    if (m_presenter->busy()) {
+        m_status->setText("Busy: wait for the current job or cancel it");
+        return;
+    }
+    imaging::RegistrationOptions options = m_registration->options();
+    const auto pairs = m_presenter->landmarkPairs(index);
+    if (fromCurrent) {
+        // The transform shown now is the start; landmarks would take precedence over it in Auto, so they are left
+        // out of this run (the dock still shows their errors under the result).
+        options.initialisation = imaging::Initialisation::Auto;
+        options.initialTransform = c->data.registrationOf(index).toSeries.matrix;
+        options.landmarksOnly = false;
+    } else {
+        options.landmarks = pairs;
+        if ((options.initialisation == imaging::Initialisation::Landmarks || options.landmarksOnly) && pairs.size() < 3) {
+            m_status->setText(QString("Starting from landmarks needs 3 complete pairs; there are %1").arg(pairs.size()));
+            return;
+        }
+    }
+    m_banner->hide();
+    m_status->setText("Registering …");
+    m_presenter->registerSeries(index, std::move(options));
+}
+
+void MainWindow::nudgeSelected(const geometry::Vec3& translateMm, const geometry::Vec3& rotateDeg) {
+    const LoadedCase* c = m_presenter->current();
+    if (!c) return;
+    const auto& g = c->data.reference.volume.geometry();
+    const auto cross = m_slices[0]->scene().crosshair();
+    // Rotations turn about the crosshair (on the reference grid; the grid centre when another series is shown).
+    const geometry::Vec3 centre = m_shownSeries == 0 ? g.indexToLps({double(cross[0]), double(cross[1]), double(cross[2])})
+                                                     : g.centreLps();
+    if (auto r = m_presenter->nudge(m_registration->currentSeries(), translateMm, rotateDeg, centre); !r)
+        m_status->setText(QString::fromStdString(r.error().message));
+    else
+        m_status->setText(QString::fromStdString(m_presenter->history().undoName()));
+}
+
 void MainWindow::setCrosshair(const std::array<int, 3>& index) {
     for (auto* v : m_slices) v->setCrosshair(index);
 }
@@ -612,6 +826,10 @@ bool MainWindow::saveSnapshots(const std::filesystem::path& dir, QString* error)
     const QPixmap shot = screen()->grabWindow(winId());
     if (!shot.save(QString::fromStdString((dir / "window.png").string()))) {
         if (error) *error = "could not save window.png";
+        return false;
+    }
+    if (!m_registration->grab().save(QString::fromStdString((dir / "registration.png").string()))) {
+        if (error) *error = "could not save registration.png";
         return false;
     }
     return true;

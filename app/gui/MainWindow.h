@@ -26,6 +26,7 @@ class SliceView;
 class StructurePanel;
 class SegmentPanel;
 class SurfaceView;
+class RegistrationPanel;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -64,12 +65,23 @@ public:
     // Paints (or erases) a stroke of the active structure with the brush, as a stroke in `view` does; undoable.
     void paintStroke(viz::SliceOrientation view, const std::vector<geometry::Vec3>& pointsLps, bool erase);
 
+    // --- Fusion and registration (the Registration dock).
+    RegistrationPanel* registrationPanel() const { return m_registration; }
+    // What a click in landmark mode does: places a landmark at this LPS point of the image shown in the slice views
+    // (the reference, fused or not: a reference point of the dock's series; a series shown from the Series list: a
+    // point of that series).
+    void placeLandmark(const geometry::Vec3& lps);
+    // Registers the dock's series with the dock's options (fromCurrent: starting from the transform shown now).
+    void registerSelected(bool fromCurrent);
+    // Moves / rotates the dock's series by hand (rotation about the crosshair), as the nudge buttons do.
+    void nudgeSelected(const geometry::Vec3& translateMm, const geometry::Vec3& rotateDeg);
+
     CasePresenter& presenter() { return *m_presenter; }
     SliceView* sliceView(viz::SliceOrientation o) const { return m_slices[static_cast<int>(o)]; }
     SurfaceView* surfaceView() const { return m_surface; }
     QString bannerText() const;
     QString statusText() const;
-    // Saves axial.png, coronal.png, sagittal.png, 3d.png and window.png into `dir`.
+    // Saves axial.png, coronal.png, sagittal.png, 3d.png, window.png and registration.png (the dock) into `dir`.
     bool saveSnapshots(const std::filesystem::path& dir, QString* error = nullptr);
 
 signals:
@@ -88,6 +100,10 @@ private:
     void refreshSurfaces();
     void updateEditActions();
     imaging::EditableArea editableArea(const imaging::LabelMap& map) const;
+    void refreshFusion();
+    void refreshRegistrationPanel();
+    void refreshMarkers();
+    void selectedSeriesChanged();
 
     CasePresenter* m_presenter = nullptr;
     std::array<SliceView*, 3> m_slices{};
@@ -112,6 +128,9 @@ private:
     QDoubleSpinBox* m_brushRadius = nullptr;
     QAction* m_overwriteAction = nullptr;
     std::size_t m_shownSeries = 0;
+    RegistrationPanel* m_registration = nullptr;
+    std::size_t m_paddingSeries = 0; // the series whose minimum m_paddingValue holds (0: none yet)
+    double m_paddingValue = 0;
 };
 
 } // namespace jumeau::gui

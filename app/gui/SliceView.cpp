@@ -52,13 +52,15 @@ void SliceView::setTool(Tool tool, double brushRadiusMm) {
     m_tool = tool;
     m_brushRadiusMm = brushRadiusMm;
     m_stroke.clear();
-    setMouseTracking(tool != Tool::Navigate); // the brush cursor follows the mouse without a button held
-    if (tool == Tool::Navigate) m_scene->setBrushCursor(std::nullopt, 0);
+    const bool brush = tool == Tool::Paint || tool == Tool::Erase;
+    setMouseTracking(brush); // the brush cursor follows the mouse without a button held
+    if (!brush) m_scene->setBrushCursor(std::nullopt, 0);
+    setCursor(tool == Tool::Landmark ? Qt::CrossCursor : Qt::ArrowCursor);
     update();
 }
 
 void SliceView::moveBrushCursor(const QPointF& pos) {
-    if (m_tool == Tool::Navigate) return;
+    if (m_tool != Tool::Paint && m_tool != Tool::Erase) return;
     const QPoint d = toDisplay(pos);
     m_scene->setBrushCursor(std::array<int, 2>{d.x(), d.y()}, m_brushRadiusMm);
     update();
@@ -78,7 +80,11 @@ void SliceView::leaveEvent(QEvent* event) {
 void SliceView::mousePressEvent(QMouseEvent* event) {
     m_dragButton = event->button();
     m_lastPos = event->position();
-    if (m_dragButton == Qt::LeftButton && m_tool != Tool::Navigate) {
+    if (m_dragButton == Qt::LeftButton && m_tool == Tool::Landmark) {
+        const QPoint d = toDisplay(event->position());
+        if (auto p = m_scene->pickLpsExact(d.x(), d.y())) emit landmarkClicked(*p);
+        m_dragButton = Qt::NoButton; // one click, one landmark: no drag
+    } else if (m_dragButton == Qt::LeftButton && m_tool != Tool::Navigate) {
         m_stroke.clear();
         addStrokePoint(event->position());
         moveBrushCursor(event->position());

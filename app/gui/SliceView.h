@@ -1,6 +1,7 @@
 #pragma once
 // A slice view: wheel scrolls slices, right-drag sets window/level, left-click/drag moves the crosshair — or, with
-// the paint or erase tool, paints a stroke with a brush of a radius in mm (the cursor shows the brush).
+// the paint or erase tool, paints a stroke with a brush of a radius in mm (the cursor shows the brush), or with the
+// landmark tool places a landmark where it is clicked.
 
 #include <array>
 #include <memory>
@@ -22,7 +23,7 @@ public:
     void setCrosshair(const std::array<int, 3>& index);
     void setWindowLevel(const viz::WindowLevel& wl);
 
-    enum class Tool { Navigate, Paint, Erase };
+    enum class Tool { Navigate, Paint, Erase, Landmark };
     void setTool(Tool tool, double brushRadiusMm);
     Tool tool() const { return m_tool; }
     double brushRadiusMm() const { return m_brushRadiusMm; }
@@ -32,6 +33,8 @@ signals:
     // A finished paint/erase stroke: the LPS points (mm) under the mouse, on this view's slice.
     void strokeFinished(std::vector<jumeau::geometry::Vec3> pointsLps, bool erase);
     void windowLevelChanged(jumeau::viz::WindowLevel wl);
+    // Landmark tool: a left click at this LPS point (mm) of the shown image, on the current slice.
+    void landmarkClicked(jumeau::geometry::Vec3 lps);
 
 protected:
     void wheelEvent(QWheelEvent* event) override;

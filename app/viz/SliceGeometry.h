@@ -15,6 +15,12 @@ namespace jumeau::viz {
 
 enum class SliceOrientation { Axial, Coronal, Sagittal };
 
+// Grey-level mapping of a slice: values centre ± width/2 span black to white.
+struct WindowLevel {
+    double centre = 40;
+    double width = 400;
+};
+
 const char* toString(SliceOrientation o);
 
 struct SliceAxes {

@@ -19,6 +19,8 @@
 #include <vtkRenderer.h>
 #include <vtkTextActor.h>
 #include <vtkTextProperty.h>
+#include <vtkCellData.h>
+#include <vtkCoordinate.h>
 #include <vtkUnsignedCharArray.h>
 
 namespace jumeau::viz {
@@ -139,6 +141,17 @@ SliceScene::SliceScene(SliceOrientation orientation) : m_orientation(orientation
     m_brushActor->VisibilityOff();
     m_renderer->AddActor(m_brushActor);
 
+    // Landmark markers: crosses in circles, coloured per marker (cell colours), labels as text actors.
+    m_markerData = vtkSmartPointer<vtkPolyData>::New();
+    auto markerMapper = vtkSmartPointer<vtkPolyDataMapper>::New();
+    markerMapper->SetInputData(m_markerData);
+    markerMapper->SetScalarModeToUseCellData();
+    m_markerActor = vtkSmartPointer<vtkActor>::New();
+    m_markerActor->SetMapper(markerMapper);
+    m_markerActor->GetProperty()->SetLineWidth(2.0);
+    m_markerActor->VisibilityOff();
+    m_renderer->AddActor(m_markerActor);
+
     m_corners = vtkSmartPointer<vtkCornerAnnotation>::New();
     m_corners->SetMaximumFontSize(14);
     m_corners->GetTextProperty()->SetColor(0.9, 0.9, 0.6);
@@ -164,6 +177,8 @@ vtkRenderer* SliceScene::renderer() const { return m_renderer; }
 void SliceScene::setImage(const imaging::Volume& volume, const imaging::LabelMap* labels) {
     m_volume = volume;
     m_labels.reset();
+    m_fusion.reset(); // an overlay and markers belong to the image they were set for
+    m_markers.clear();
     if (labels && !labels->empty() && labels->geometry().size == volume.geometry().size) m_labels = *labels;
     m_axes = sliceAxesFor(volume.geometry(), m_orientation);
     const auto& size = volume.geometry().size;
@@ -224,6 +239,10 @@ void SliceScene::rebuildImage() {
     case imaging::PixelType::Float32: composeGrey(m_volume.data<float>(), g, m_axes, s, m_windowLevel, rgba); break;
     case imaging::PixelType::RGB8: composeGrey(m_volume.data<imaging::Rgb8>(), g, m_axes, s, m_windowLevel, rgba); break;
     }
+    if (m_fusion) {
+        const auto samples = sampleOverlaySlice(g, m_axes, s, m_fusion->volume, m_fusion->toOverlay);
+        fuseSlice(m_axes, samples, m_fusion->settings, rgba);
+    }
     if (m_labels) {
         const auto& lv = m_labels->labels();
         if (lv.holds<std::uint8_t>()) blendLabels(lv.data<std::uint8_t>(), *m_labels, m_hidden, m_axes, s, m_labelOpacity, rgba);
@@ -231,6 +250,105 @@ void SliceScene::rebuildImage() {
     }
     m_image->Modified();
     updateAnnotations();
+    updateMarkers();
+}
+
+void SliceScene::setFusion(std::optional<FusionLayer> layer) {
+    m_fusion = std::move(layer);
+    if (hasImage()) rebuildImage();
+}
+
+std::array<unsigned char, 4> SliceScene::composedPixel(int u, int v) const {
+    if (!hasImage() || u < 0 || v < 0 || u >= m_axes.width || v >= m_axes.height) return {0, 0, 0, 0};
+    const auto* rgba = static_cast<const unsigned char*>(m_image->GetScalarPointer()) + rgbaOffset(m_axes, u, v);
+    return {rgba[0], rgba[1], rgba[2], rgba[3]};
+}
+
+void SliceScene::setMarkers(std::vector<SliceMarker> markers) {
+    m_markers = std::move(markers);
+    updateMarkers();
+}
+
+std::vector<std::string> SliceScene::visibleMarkers() const { return m_visibleMarkers; }
+
+void SliceScene::updateMarkers() {
+    m_visibleMarkers.clear();
+    for (auto& t : m_markerLabels) t->VisibilityOff();
+    if (!hasImage() || m_markers.empty()) {
+        m_markerActor->VisibilityOff();
+        return;
+    }
+    auto points = vtkSmartPointer<vtkPoints>::New();
+    auto lines = vtkSmartPointer<vtkCellArray>::New();
+    auto colours = vtkSmartPointer<vtkUnsignedCharArray>::New();
+    colours->SetNumberOfComponents(3);
+    const auto& g = m_volume.geometry();
+    // Drawn on the slices within half a slice (and at least 1 mm) of the marker.
+    const double nearMm = std::max(0.5 * m_axes.sliceSpacing, 1.0) + 1e-6;
+    constexpr int segments = 24;
+    const double radius = 3.0, arm = 4.5; // mm on screen
+    std::size_t shown = 0;
+    for (const auto& m : m_markers) {
+        const auto idx = g.lpsToIndex(m.lps);
+        if (std::abs(idx[m_axes.sliceAxis] - slice()) * m_axes.sliceSpacing > nearMm) continue;
+        const double u = m_axes.hReversed ? m_axes.width - 1 - idx[m_axes.hAxis] : idx[m_axes.hAxis];
+        const double v = m_axes.vReversed ? m_axes.height - 1 - idx[m_axes.vAxis] : idx[m_axes.vAxis];
+        const double x = u * m_axes.hSpacing, y = (m_axes.height - 1 - v) * m_axes.vSpacing;
+        const unsigned char rgb[3] = {static_cast<unsigned char>(255 * m.colour[0]), static_cast<unsigned char>(255 * m.colour[1]),
+                                      static_cast<unsigned char>(255 * m.colour[2])};
+        if (m.diagonal) {
+            const double d = arm * 0.75;
+            const vtkIdType a0 = points->InsertNextPoint(x - d, y - d, 0.7), a1 = points->InsertNextPoint(x + d, y + d, 0.7);
+            const vtkIdType b0 = points->InsertNextPoint(x - d, y + d, 0.7), b1 = points->InsertNextPoint(x + d, y - d, 0.7);
+            const vtkIdType l0[2] = {a0, a1}, l1[2] = {b0, b1};
+            lines->InsertNextCell(2, l0);
+            lines->InsertNextCell(2, l1);
+            for (int c = 0; c < 2; ++c) colours->InsertNextTypedTuple(rgb);
+        } else {
+            const vtkIdType first = points->GetNumberOfPoints();
+            for (int i = 0; i < segments; ++i) {
+                const double a = 2 * 3.14159265358979323846 * i / segments;
+                points->InsertNextPoint(x + radius * std::cos(a), y + radius * std::sin(a), 0.7);
+            }
+            lines->InsertNextCell(segments + 1);
+            for (int i = 0; i <= segments; ++i) lines->InsertCellPoint(first + i % segments);
+            const vtkIdType c0 = points->InsertNextPoint(x - arm, y, 0.7), c1 = points->InsertNextPoint(x + arm, y, 0.7);
+            const vtkIdType c2 = points->InsertNextPoint(x, y - arm, 0.7), c3 = points->InsertNextPoint(x, y + arm, 0.7);
+            const vtkIdType h[2] = {c0, c1}, vv[2] = {c2, c3};
+            lines->InsertNextCell(2, h);
+            lines->InsertNextCell(2, vv);
+            for (int c = 0; c < 3; ++c) colours->InsertNextTypedTuple(rgb);
+        }
+        if (shown >= m_markerLabels.size()) {
+            auto t = vtkSmartPointer<vtkTextActor>::New();
+            t->GetTextProperty()->SetFontSize(14);
+            t->GetTextProperty()->SetBold(true);
+            t->GetPositionCoordinate()->SetCoordinateSystemToWorld();
+            m_renderer->AddViewProp(t);
+            m_markerLabels.push_back(t);
+        }
+        auto& text = m_markerLabels[shown++];
+        text->SetInput(m.label.c_str());
+        text->GetTextProperty()->SetColor(m.colour[0], m.colour[1], m.colour[2]);
+        // Labels above right of circles, below left of diagonal crosses: a pair that fits keeps both readable.
+        auto* tp = text->GetTextProperty();
+        if (m.diagonal) {
+            tp->SetJustificationToRight();
+            tp->SetVerticalJustificationToTop();
+            text->GetPositionCoordinate()->SetValue(x - radius - 1.0, y - 1.0, 0.7);
+        } else {
+            tp->SetJustificationToLeft();
+            tp->SetVerticalJustificationToBottom();
+            text->GetPositionCoordinate()->SetValue(x + radius + 1.0, y + 1.0, 0.7);
+        }
+        text->VisibilityOn();
+        m_visibleMarkers.push_back(m.label);
+    }
+    m_markerData->SetPoints(points);
+    m_markerData->SetLines(lines);
+    m_markerData->GetCellData()->SetScalars(colours);
+    m_markerData->Modified();
+    m_markerActor->SetVisibility(shown > 0);
 }
 
 void SliceScene::updateCrosshair() {
@@ -254,6 +372,17 @@ void SliceScene::updateAnnotations() {
     m_corners->SetText(0, buf);
     std::snprintf(buf, sizeof buf, "W %.0f  L %.0f", m_windowLevel.width, m_windowLevel.centre);
     m_corners->SetText(1, buf);
+    std::string title = toString(m_orientation);
+    if (m_fusion) {
+        title += "\n+ " + m_fusion->name + " " + toString(m_fusion->settings.mode);
+        if (m_fusion->settings.mode == FusionMode::Checkerboard) {
+            std::snprintf(buf, sizeof buf, " %.0f mm", m_fusion->settings.checkerMm);
+        } else {
+            std::snprintf(buf, sizeof buf, " %.0f%%", 100 * m_fusion->settings.opacity);
+        }
+        title += buf;
+    }
+    m_corners->SetText(2, title.c_str());
     if (hasImage()) {
         const auto& c = m_crosshair;
         const auto p = m_volume.geometry().indexToLps({double(c[0]), double(c[1]), double(c[2])});
@@ -280,6 +409,24 @@ void SliceScene::setLabels(const imaging::LabelMap* labels) {
     if (labels && !labels->empty() && hasImage() && labels->geometry().size == m_volume.geometry().size)
         m_labels = *labels;
     if (hasImage()) rebuildImage();
+}
+
+std::optional<geometry::Vec3> SliceScene::pickLpsExact(int displayX, int displayY) const {
+    if (!hasImage()) return std::nullopt;
+    m_renderer->SetDisplayPoint(displayX, displayY, 0);
+    m_renderer->DisplayToWorld();
+    double w[4];
+    m_renderer->GetWorldPoint(w);
+    if (w[3] != 0)
+        for (int c = 0; c < 3; ++c) w[c] /= w[3];
+    const double u = w[0] / m_axes.hSpacing;
+    const double v = m_axes.height - 1 - w[1] / m_axes.vSpacing;
+    if (u < -0.5 || v < -0.5 || u > m_axes.width - 0.5 || v > m_axes.height - 0.5) return std::nullopt;
+    geometry::Vec3 idx;
+    idx[m_axes.hAxis] = m_axes.hReversed ? m_axes.width - 1 - u : u;
+    idx[m_axes.vAxis] = m_axes.vReversed ? m_axes.height - 1 - v : v;
+    idx[m_axes.sliceAxis] = slice();
+    return m_volume.geometry().indexToLps(idx);
 }
 
 std::optional<geometry::Vec3> SliceScene::pickLps(int displayX, int displayY) const {
