@@ -1,8 +1,12 @@
 #include "DicomHeader.h"
+#include "DicomPlainParse.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <bit>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -180,14 +184,191 @@ std::string utf8String(DcmItem& item, const DcmTagKey& tag, const std::string& c
     return isValidUtf8(raw) ? raw : latin1ToUtf8(raw);
 }
 
-std::optional<Vec3> getVec3(DcmItem& item, const DcmTagKey& tag) {
-    const auto v = getDoubles(item, tag);
+// The scan reads an image's attributes through this interface, so one piece of code fills a header from DCMTK's
+// parse (any file) and from the plain parse (DicomPlainParse.h). The plain reader has DCMTK's semantics for the
+// values it knows and *doubts* everything else (a value it cannot parse exactly, a VR it did not expect, text that
+// needs a character set conversion): the scan then drops its result and asks DCMTK.
+class Attributes {
+public:
+    virtual ~Attributes() = default;
+    virtual bool has(const DcmTagKey& tag) = 0;
+    // All values joined by '\', trimmed (DCMTK findAndGetOFStringArray).
+    virtual std::string text(const DcmTagKey& tag) = 0;
+    // All values of a DS/FD/FL element; empty when absent or when any is not a finite number.
+    virtual std::vector<double> numbers(const DcmTagKey& tag) = 0;
+    // Value `pos` of a DS/FD/FL element, if present and finite.
+    virtual std::optional<double> number(const DcmTagKey& tag, unsigned long pos = 0) = 0;
+    // The first value of an IS/US/UL element.
+    virtual std::optional<int> integer(const DcmTagKey& tag) = 0;
+    // A name or description in UTF-8, whatever SpecificCharacterSet (`charset`) says.
+    virtual std::string utf8(const DcmTagKey& tag, const std::string& charset) = 0;
+    bool doubtful() const { return m_doubt; }
+
+protected:
+    void doubt() { m_doubt = true; }
+
+private:
+    bool m_doubt = false;
+};
+
+class DcmAttributes final : public Attributes {
+public:
+    explicit DcmAttributes(DcmItem& item) : m_item(item) {}
+    bool has(const DcmTagKey& tag) override { return m_item.tagExists(tag); }
+    std::string text(const DcmTagKey& tag) override { return getString(m_item, tag); }
+    std::vector<double> numbers(const DcmTagKey& tag) override { return getDoubles(m_item, tag); }
+    std::optional<double> number(const DcmTagKey& tag, unsigned long pos) override {
+        return getDouble(m_item, tag, pos);
+    }
+    std::optional<int> integer(const DcmTagKey& tag) override { return getInt(m_item, tag); }
+    std::string utf8(const DcmTagKey& tag, const std::string& charset) override {
+        return utf8String(m_item, tag, charset);
+    }
+
+private:
+    DcmItem& m_item;
+};
+
+// The plain parse's elements, read as DCMTK would read them where that is certain; see Attributes.
+class PlainAttributes final : public Attributes {
+public:
+    explicit PlainAttributes(const PlainDataset& d) : m_d(d) {}
+
+    bool has(const DcmTagKey& tag) override { return find(tag) != nullptr; }
+
+    std::string text(const DcmTagKey& tag) override {
+        const PlainElement* e = find(tag);
+        if (e == nullptr) return {};
+        if (vrOf(*e, tag) == EVR_SQ || !DcmVR(vrOf(*e, tag)).isaString()) {
+            doubt();
+            return {};
+        }
+        const std::string_view v = m_d.value(*e);
+        // DCMTK normalises padded components of multi-valued strings per VR; such files are left to it.
+        for (std::size_t start = 0, end = 0; end != std::string_view::npos; start = end + 1) {
+            end = v.find('\\', start);
+            const std::string_view c = v.substr(start, end == std::string_view::npos ? end : end - start);
+            if (c.empty()) continue;
+            const bool first = start == 0, last = end == std::string_view::npos;
+            if ((!first && std::isspace(static_cast<unsigned char>(c.front()))) ||
+                (!last && std::isspace(static_cast<unsigned char>(c.back()))))
+                doubt();
+        }
+        return trim(std::string(v));
+    }
+
+    std::vector<double> numbers(const DcmTagKey& tag) override {
+        std::vector<double> out;
+        const PlainElement* e = find(tag);
+        if (e == nullptr) return out;
+        const std::string_view v = m_d.value(*e);
+        switch (vrOf(*e, tag)) {
+        case EVR_DS:
+            if (trim(std::string(v)).empty()) return out;
+            for (std::size_t start = 0, end = 0; end != std::string_view::npos; start = end + 1) {
+                end = v.find('\\', start);
+                std::string c = trim(std::string(v.substr(start, end == std::string_view::npos ? end : end - start)));
+                if (!c.empty() && c.front() == '+') c.erase(0, 1);
+                double x = 0;
+                const auto [ptr, ec] = std::from_chars(c.data(), c.data() + c.size(), x);
+                if (c.empty() || ec != std::errc() || ptr != c.data() + c.size() || !std::isfinite(x)) {
+                    doubt();
+                    return {};
+                }
+                out.push_back(x);
+            }
+            return out;
+        case EVR_FD:
+            for (std::size_t i = 0; i + 8 <= v.size(); i += 8) out.push_back(binary<double>(v.data() + i));
+            break;
+        case EVR_FL:
+            for (std::size_t i = 0; i + 4 <= v.size(); i += 4)
+                out.push_back(static_cast<double>(binary<float>(v.data() + i)));
+            break;
+        default: doubt(); return {};
+        }
+        if (!std::all_of(out.begin(), out.end(), [](double x) { return std::isfinite(x); })) return {};
+        return out;
+    }
+
+    std::optional<double> number(const DcmTagKey& tag, unsigned long pos) override {
+        const std::vector<double> v = numbers(tag);
+        if (pos >= v.size()) return std::nullopt;
+        return v[pos];
+    }
+
+    std::optional<int> integer(const DcmTagKey& tag) override {
+        const PlainElement* e = find(tag);
+        if (e == nullptr) return std::nullopt;
+        const std::string_view v = m_d.value(*e);
+        switch (vrOf(*e, tag)) {
+        case EVR_IS: {
+            std::string c = trim(std::string(v.substr(0, v.find('\\'))));
+            if (c.empty()) return std::nullopt;
+            if (c.front() == '+') c.erase(0, 1);
+            std::int32_t x = 0;
+            const auto [ptr, ec] = std::from_chars(c.data(), c.data() + c.size(), x);
+            if (ec != std::errc() || ptr != c.data() + c.size()) {
+                doubt();
+                return std::nullopt;
+            }
+            return static_cast<int>(x);
+        }
+        case EVR_US:
+            if (v.size() < 2) return std::nullopt;
+            return static_cast<int>(binary<std::uint16_t>(v.data()));
+        case EVR_UL: {
+            if (v.size() < 4) return std::nullopt;
+            const auto x = binary<std::uint32_t>(v.data());
+            if (x > static_cast<std::uint32_t>(std::numeric_limits<int>::max())) return std::nullopt;
+            return static_cast<int>(x);
+        }
+        default: doubt(); return std::nullopt;
+        }
+    }
+
+    std::string utf8(const DcmTagKey& tag, const std::string& charset) override {
+        std::string raw = text(tag);
+        const bool ascii = std::all_of(raw.begin(), raw.end(), [](unsigned char c) { return c < 0x80; });
+        if (ascii && charset.find("2022") == std::string::npos) return raw;
+        // The two single-byte-exact cases DCMTK's iconv conversion is known to agree with; others are its to decide.
+        if (charset == "ISO_IR 192" && isValidUtf8(raw)) return raw;
+        if (charset == "ISO_IR 100") return latin1ToUtf8(raw);
+        doubt();
+        return raw;
+    }
+
+private:
+    const PlainElement* find(const DcmTagKey& tag) const {
+        return m_d.find(static_cast<std::uint32_t>(tag.getGroup()) << 16 | tag.getElement());
+    }
+    // The VR as written (explicit VR), else the dictionary's (implicit VR).
+    DcmEVR vrOf(const PlainElement& e, const DcmTagKey& tag) const {
+        if (e.undefinedLength) return EVR_SQ;
+        if (m_d.explicitVr) {
+            const char name[3] = {e.vr[0], e.vr[1], 0};
+            return DcmVR(name).getEVR();
+        }
+        return DcmTag(tag).getEVR();
+    }
+    static_assert(std::endian::native == std::endian::little, "binary values are read in host byte order");
+    template <typename T> static T binary(const char* p) {
+        T x;
+        std::memcpy(&x, p, sizeof x); // little endian: the plain parse only accepts little endian data sets
+        return x;
+    }
+
+    const PlainDataset& m_d;
+};
+
+std::optional<Vec3> getVec3(Attributes& a, const DcmTagKey& tag) {
+    const auto v = a.numbers(tag);
     if (v.size() < 3) return std::nullopt;
     return Vec3{v[0], v[1], v[2]};
 }
 
-std::optional<std::array<Vec3, 2>> getOrientation(DcmItem& item) {
-    const auto v = getDoubles(item, DCM_ImageOrientationPatient);
+std::optional<std::array<Vec3, 2>> getOrientation(Attributes& a) {
+    const auto v = a.numbers(DCM_ImageOrientationPatient);
     if (v.size() < 6) return std::nullopt;
     const Vec3 r{v[0], v[1], v[2]}, c{v[3], v[4], v[5]};
     // A zero or parallel pair carries no orientation (seen in anonymised or broken files).
@@ -196,20 +377,19 @@ std::optional<std::array<Vec3, 2>> getOrientation(DcmItem& item) {
     return std::array<Vec3, 2>{r, c};
 }
 
-std::optional<std::array<double, 2>> getSpacing(DcmItem& item, const DcmTagKey& tag) {
-    const auto v = getDoubles(item, tag);
+std::optional<std::array<double, 2>> getSpacing(Attributes& a, const DcmTagKey& tag) {
+    const auto v = a.numbers(tag);
     if (v.size() < 2 || !(v[0] > 0) || !(v[1] > 0)) return std::nullopt;
     return std::array<double, 2>{v[0], v[1]};
 }
 
-void readWindows(DcmItem& item, std::vector<WindowPreset>& out) {
-    const auto centres = getDoubles(item, DCM_WindowCenter);
-    const auto widths = getDoubles(item, DCM_WindowWidth);
-    OFString names;
-    item.findAndGetOFStringArray(DCM_WindowCenterWidthExplanation, names);
+void readWindows(Attributes& a, std::vector<WindowPreset>& out) {
+    const auto centres = a.numbers(DCM_WindowCenter);
+    const auto widths = a.numbers(DCM_WindowWidth);
+    const std::string names = a.text(DCM_WindowCenterWidthExplanation);
     std::vector<std::string> explanation;
     std::string current;
-    for (char ch : std::string(names.c_str(), names.length())) {
+    for (char ch : names) {
         if (ch == '\\') {
             explanation.push_back(trim(current));
             current.clear();
@@ -231,11 +411,17 @@ void readWindows(DcmItem& item, std::vector<WindowPreset>& out) {
 // Functional group macros of enhanced multi-frame objects (shared or per frame).
 FrameInfo readFunctionalGroup(DcmItem& group, DicomHeader& h, bool shared) {
     FrameInfo f;
-    if (DcmItem* pos = firstItem(group, DCM_PlanePositionSequence))
-        f.position = getVec3(*pos, DCM_ImagePositionPatient);
-    if (DcmItem* ori = firstItem(group, DCM_PlaneOrientationSequence)) f.orientation = getOrientation(*ori);
+    if (DcmItem* pos = firstItem(group, DCM_PlanePositionSequence)) {
+        DcmAttributes a(*pos);
+        f.position = getVec3(a, DCM_ImagePositionPatient);
+    }
+    if (DcmItem* ori = firstItem(group, DCM_PlaneOrientationSequence)) {
+        DcmAttributes a(*ori);
+        f.orientation = getOrientation(a);
+    }
     if (DcmItem* pm = firstItem(group, DCM_PixelMeasuresSequence)) {
-        f.pixelSpacing = getSpacing(*pm, DCM_PixelSpacing);
+        DcmAttributes a(*pm);
+        f.pixelSpacing = getSpacing(a, DCM_PixelSpacing);
         if (!h.sliceThickness) h.sliceThickness = getDouble(*pm, DCM_SliceThickness);
         if (!h.spacingBetweenSlices) h.spacingBetweenSlices = getDouble(*pm, DCM_SpacingBetweenSlices);
     }
@@ -251,7 +437,10 @@ FrameInfo readFunctionalGroup(DcmItem& group, DicomHeader& h, bool shared) {
         f.triggerTime = getDouble(*cardiac, DCM_NominalCardiacTriggerDelayTime);
     }
     if (shared && h.windowPresets.empty())
-        if (DcmItem* voi = firstItem(group, DCM_FrameVOILUTSequence)) readWindows(*voi, h.windowPresets);
+        if (DcmItem* voi = firstItem(group, DCM_FrameVOILUTSequence)) {
+            DcmAttributes a(*voi);
+            readWindows(a, h.windowPresets);
+        }
     return f;
 }
 
@@ -906,6 +1095,197 @@ std::string errnoText(int error) {
 }
 
 // `deflatedUid` set: `src` is the inflated data set of a deflated file (Explicit VR Little Endian, no meta header).
+// Fills and checks an image header from its attributes (DicomHeader::file, memory, datasetOnly, transferSyntaxUid
+// and deflated already set). `ds` is DCMTK's data set, or null for the plain parse, which does not read palettes,
+// functional groups, ultrasound regions or mosaics: it returns nullopt for those, for any problem (DCMTK then reads
+// the file again and explains it) and whenever the attributes were doubtful. `pixelPos`: where DCMTK stopped
+// parsing (or the plain parse found the Pixel Data tag); nullopt: the data set ended without pixel data.
+std::optional<ScannedFile> describeImage(Attributes& a, DcmDataset* ds, DicomHeader h, const ByteSource& src,
+                                         std::optional<std::uint64_t> pixelPos, const DcmXfer& xfer) {
+    const auto fail = [&](ErrorCode code, std::string reason) -> std::optional<ScannedFile> {
+        if (ds == nullptr) return std::nullopt;
+        return skip(code, std::move(reason));
+    };
+    h.sopClassUid = a.text(DCM_SOPClassUID);
+
+    if (a.has(DCM_FloatPixelData) || a.has(DCM_DoubleFloatPixelData))
+        return fail(ErrorCode::Unsupported,
+                    "floating-point pixel data (" + sopClassName(h.sopClassUid) + ") is not supported");
+    if (h.sopClassUid == UID_SegmentationStorage)
+        return fail(ErrorCode::Unsupported,
+                    "DICOM SEG (Segmentation Storage) is a segmentation, not an image series: not loaded as a volume");
+
+    // Transfer syntax: known and decodable by the codecs registered in this DCMTK build?
+    const DcmXfer declared(h.transferSyntaxUid.c_str());
+    if (declared.getXfer() == EXS_Unknown)
+        return fail(ErrorCode::Unsupported, describeUnknownTransferSyntax(h.transferSyntaxUid) + " transfer syntax (" +
+                                                h.transferSyntaxUid + ") is not decodable with this DCMTK build");
+    if (declared.isEncapsulated() && !DcmCodecList::canChangeCoding(declared.getXfer(), EXS_LittleEndianExplicit))
+        return fail(ErrorCode::Unsupported, std::string(declared.getXferName()) + " transfer syntax (" +
+                                                h.transferSyntaxUid + ") is not decodable with this DCMTK build");
+
+    if (!pixelPos) return fail(ErrorCode::InvalidInput, "no pixel data (" + sopClassName(h.sopClassUid) + ")");
+    const Located loc = locatePixelData(src, *pixelPos, xfer);
+    if (!loc.problem.empty()) return fail(loc.code, loc.problem);
+    if (!loc.location) return fail(ErrorCode::InvalidInput, "no pixel data (" + sopClassName(h.sopClassUid) + ")");
+    h.pixels = *loc.location;
+    if (h.pixels.encapsulated != declared.isEncapsulated())
+        return fail(ErrorCode::Corrupt,
+                    "pixel data encoding does not match the transfer syntax " + h.transferSyntaxUid);
+    // Pixel format.
+    PixelFormat& f = h.format;
+    f.rows = a.integer(DCM_Rows).value_or(0);
+    f.columns = a.integer(DCM_Columns).value_or(0);
+    f.frames = a.integer(DCM_NumberOfFrames).value_or(1);
+    f.samplesPerPixel = a.integer(DCM_SamplesPerPixel).value_or(1);
+    f.bitsAllocated = a.integer(DCM_BitsAllocated).value_or(0);
+    f.bitsStored = a.integer(DCM_BitsStored).value_or(f.bitsAllocated);
+    f.highBit = a.integer(DCM_HighBit).value_or(f.bitsStored - 1);
+    f.isSigned = a.integer(DCM_PixelRepresentation).value_or(0) == 1;
+    f.planarConfiguration = a.integer(DCM_PlanarConfiguration).value_or(0);
+    f.photometric = a.text(DCM_PhotometricInterpretation);
+    if (f.photometric.empty()) f.photometric = f.samplesPerPixel == 3 ? "RGB" : "MONOCHROME2";
+    if (f.rows <= 0 || f.columns <= 0) return fail(ErrorCode::Corrupt, "image has no Rows/Columns");
+    if (f.frames <= 0) return fail(ErrorCode::Corrupt, "NumberOfFrames is " + std::to_string(f.frames));
+    if (f.bitsAllocated == 1) return fail(ErrorCode::Unsupported, "1-bit pixel data is not supported");
+    if (f.bitsAllocated != 8 && f.bitsAllocated != 16 && f.bitsAllocated != 32)
+        return fail(ErrorCode::Unsupported,
+                    std::to_string(f.bitsAllocated) + "-bit allocated pixels are not supported");
+    if (f.bitsStored <= 0 || f.bitsStored > f.bitsAllocated || f.highBit < f.bitsStored - 1 ||
+        f.highBit >= f.bitsAllocated)
+        return fail(ErrorCode::Corrupt, "inconsistent BitsStored/HighBit (" + std::to_string(f.bitsStored) + "/" +
+                                            std::to_string(f.highBit) + " for " + std::to_string(f.bitsAllocated) +
+                                            " bits allocated)");
+    const std::string& pi = f.photometric;
+    const bool grey = pi == "MONOCHROME1" || pi == "MONOCHROME2";
+    if (f.samplesPerPixel == 1 && !(grey || pi == "PALETTE COLOR"))
+        return fail(ErrorCode::Unsupported, "photometric interpretation " + pi + " with one sample is not supported");
+    if (f.samplesPerPixel == 3 && !(pi == "RGB" || pi == "YBR_FULL" || pi == "YBR_FULL_422"))
+        return fail(ErrorCode::Unsupported, "photometric interpretation " + pi + " is not supported");
+    if (f.samplesPerPixel != 1 && f.samplesPerPixel != 3)
+        return fail(ErrorCode::Unsupported, std::to_string(f.samplesPerPixel) + " samples per pixel are not supported");
+    if (f.samplesPerPixel == 3 && f.bitsAllocated == 32)
+        return fail(ErrorCode::Unsupported, "32-bit colour pixels are not supported");
+    if (!h.pixels.encapsulated) {
+        const std::uint64_t need =
+            static_cast<std::uint64_t>(f.frames) * (pi == "YBR_FULL_422" ? f.frameVoxels() * 2 : f.nativeFrameBytes());
+        if (h.pixels.valueLength < need)
+            return fail(ErrorCode::Corrupt, "pixel data too short: " + std::to_string(h.pixels.valueLength) +
+                                                " bytes for " + std::to_string(f.frames) + " frame(s) of " +
+                                                std::to_string(f.columns) + "x" + std::to_string(f.rows) + " (" +
+                                                std::to_string(need) + " expected)");
+    }
+    if (pi == "PALETTE COLOR") {
+        std::string problem;
+        if (ds == nullptr) return std::nullopt; // palettes are read by DCMTK
+        h.palette = readPalette(*ds, problem);
+        if (!h.palette) return fail(ErrorCode::Unsupported, problem);
+    }
+
+    // Identification.
+    const std::string charset = a.text(DCM_SpecificCharacterSet);
+    h.patientName = a.utf8(DCM_PatientName, charset);
+    h.patientId = a.utf8(DCM_PatientID, charset);
+    h.patientBirthDate = a.text(DCM_PatientBirthDate);
+    h.patientSex = a.text(DCM_PatientSex);
+    h.studyUid = a.text(DCM_StudyInstanceUID);
+    h.studyDate = a.text(DCM_StudyDate);
+    h.studyDescription = a.utf8(DCM_StudyDescription, charset);
+    h.seriesUid = a.text(DCM_SeriesInstanceUID);
+    h.modality = a.text(DCM_Modality);
+    h.seriesDescription = a.utf8(DCM_SeriesDescription, charset);
+    h.bodyPart = a.text(DCM_BodyPartExamined);
+    h.frameOfReferenceUid = a.text(DCM_FrameOfReferenceUID);
+    h.seriesNumber = a.integer(DCM_SeriesNumber);
+    h.instanceNumber = a.integer(DCM_InstanceNumber);
+    h.acquisitionNumber = a.integer(DCM_AcquisitionNumber);
+    h.echoNumber = a.integer(DCM_EchoNumbers);
+    h.imageType = a.text(DCM_ImageType);
+    for (auto& ch : h.imageType) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    h.isLocalizer = hasValue(h.imageType, "LOCALIZER") || hasValue(h.imageType, "SCOUT");
+    h.gantryTilt = a.number(DCM_GantryDetectorTilt);
+
+    // Geometry and value mapping: classic attributes first, then enhanced functional groups.
+    h.image.position = getVec3(a, DCM_ImagePositionPatient);
+    h.image.orientation = getOrientation(a);
+    h.image.pixelSpacing = getSpacing(a, DCM_PixelSpacing);
+    if (!h.image.pixelSpacing) h.image.pixelSpacing = getSpacing(a, DCM_ImagerPixelSpacing);
+    h.image.rescaleSlope = a.number(DCM_RescaleSlope);
+    h.image.rescaleIntercept = a.number(DCM_RescaleIntercept);
+    if (!h.image.rescaleSlope && h.modality == "RTDOSE") h.image.rescaleSlope = a.number(DCM_DoseGridScaling);
+    h.sliceThickness = a.number(DCM_SliceThickness);
+    h.spacingBetweenSlices = a.number(DCM_SpacingBetweenSlices);
+    h.gridFrameOffsets = a.numbers(DCM_GridFrameOffsetVector);
+    h.hasModalityLutSequence = a.has(DCM_ModalityLUTSequence);
+    h.isMosaic = hasValue(h.imageType, "MOSAIC");
+    h.image.echoTime = a.number(DCM_EchoTime);
+    h.image.temporalPosition = a.integer(DCM_TemporalPositionIdentifier);
+    h.image.cardiacPhasePercent = a.number(DCM_NominalPercentageOfCardiacPhase);
+    h.image.triggerTime = a.number(DCM_TriggerTime);
+    readWindows(a, h.windowPresets);
+
+    if (ds == nullptr) {
+        if (a.doubtful() || h.isMosaic || a.has(DCM_SharedFunctionalGroupsSequence) ||
+            a.has(DCM_PerFrameFunctionalGroupsSequence) || a.has(DCM_SequenceOfUltrasoundRegions))
+            return std::nullopt;
+        ScannedFile s;
+        s.header = std::move(h);
+        return s;
+    }
+    if (DcmItem* shared = firstItem(*ds, DCM_SharedFunctionalGroupsSequence)) {
+        merge(h.image, readFunctionalGroup(*shared, h, true));
+    }
+    DcmSequenceOfItems* perFrame = nullptr;
+    if (ds->findAndGetSequence(DCM_PerFrameFunctionalGroupsSequence, perFrame).good() && perFrame != nullptr) {
+        if (perFrame->card() != static_cast<unsigned long>(f.frames))
+            return skip(ErrorCode::Corrupt, "PerFrameFunctionalGroupsSequence has " + std::to_string(perFrame->card()) +
+                                                " items for " + std::to_string(f.frames) + " frames");
+        h.perFrame.reserve(perFrame->card());
+        for (unsigned long i = 0; i < perFrame->card(); ++i)
+            h.perFrame.push_back(readFunctionalGroup(*perFrame->getItem(i), h, false));
+        if (h.windowPresets.empty())
+            if (DcmItem* voi = firstItem(*perFrame->getItem(0), DCM_FrameVOILUTSequence)) {
+                DcmAttributes va(*voi);
+                readWindows(va, h.windowPresets);
+            }
+    }
+    if (DcmItem* region = firstItem(*ds, DCM_SequenceOfUltrasoundRegions)) {
+        const auto unitsX = getInt(*region, DCM_PhysicalUnitsXDirection),
+                   unitsY = getInt(*region, DCM_PhysicalUnitsYDirection);
+        const auto dx = getDouble(*region, DCM_PhysicalDeltaX), dy = getDouble(*region, DCM_PhysicalDeltaY);
+        // Units code 3 is centimetres; other units (seconds, Hz for Doppler strips) are not lengths.
+        if (unitsX == 3 && unitsY == 3 && dx && dy && *dx > 0 && *dy > 0)
+            h.ultrasoundSpacing = std::array<double, 2>{*dy * 10.0, *dx * 10.0};
+    }
+    if (h.isMosaic) unpackMosaic(*ds, h);
+
+    ScannedFile s;
+    s.header = std::move(h);
+    return s;
+}
+
+// The scan's fast path (DicomPlainParse.h): nullopt whenever the file is not plain or anything in it is doubtful,
+// and then DCMTK reads it. Both paths fill the header through describeImage, so they agree on every value (the
+// tests compare them on every file of the shared data).
+std::optional<ScannedFile> scanPlain(const ByteSource& src, const fs::path& file) {
+    const std::optional<PlainDataset> d = parsePlainDataset(src);
+    if (!d) return std::nullopt;
+    const DcmXfer xfer(d->transferSyntax.c_str());
+    if (xfer.getXfer() == EXS_Unknown || xfer.isBigEndian() || xfer.getStreamCompression() != ESC_none ||
+        xfer.isExplicitVR() != d->explicitVr || d->mediaStorageClass == UID_MediaStorageDirectoryStorage)
+        return std::nullopt;
+    PlainAttributes a(*d);
+    if (a.has(DCM_DirectoryRecordSequence)) return std::nullopt;
+    DicomHeader h;
+    h.file = file;
+    h.memory = src.memory();
+    h.transferSyntaxUid = d->transferSyntax;
+    h.plainParse = true;
+    // Where DCMTK's stream stands when it stops: after the Pixel Data element's header.
+    const std::uint64_t afterHeader = d->pixelDataTagOffset + (d->explicitVr ? 12 : 8);
+    return describeImage(a, nullptr, std::move(h), src, afterHeader, xfer);
+}
+
 ScannedFile scanSource(const ByteSource& src, const fs::path& file, const std::string& deflatedUid = {}) {
     initDcmtk();
     const std::uint64_t fileSize = src.size();
@@ -928,6 +1308,8 @@ ScannedFile scanSource(const ByteSource& src, const fs::path& file, const std::s
         if (const MetaHeader meta = readMetaHeader(src, file);
             DcmXfer(meta.transferSyntax.c_str()).getStreamCompression() != ESC_none)
             return scanDeflated(src, file, meta);
+    if (hasPreamble && surelyNotDeflated && plainScanEnabled())
+        if (auto plain = scanPlain(src, file)) return std::move(*plain);
 
     std::unique_ptr<DcmInputStream> stream = openStream(src.memory(), file);
     if (stream->status().bad()) return skip(ErrorCode::IoError, std::string("cannot open: ") + stream->status().text());
@@ -976,155 +1358,22 @@ ScannedFile scanSource(const ByteSource& src, const fs::path& file, const std::s
     h.transferSyntaxUid = bare ? deflatedUid : trim(tsUid.c_str());
     if (h.transferSyntaxUid.empty()) h.transferSyntaxUid = xfer.getXferID();
     h.deflated = bare;
-    h.sopClassUid = getString(ds, DCM_SOPClassUID);
-
-    if (ds.tagExists(DCM_FloatPixelData) || ds.tagExists(DCM_DoubleFloatPixelData))
-        return skip(ErrorCode::Unsupported,
-                    "floating-point pixel data (" + sopClassName(h.sopClassUid) + ") is not supported");
-    if (h.sopClassUid == UID_SegmentationStorage)
-        return skip(ErrorCode::Unsupported,
-                    "DICOM SEG (Segmentation Storage) is a segmentation, not an image series: not loaded as a volume");
-
-    // Transfer syntax: known and decodable by the codecs registered in this DCMTK build?
-    const DcmXfer declared(h.transferSyntaxUid.c_str());
-    if (declared.getXfer() == EXS_Unknown)
-        return skip(ErrorCode::Unsupported, describeUnknownTransferSyntax(h.transferSyntaxUid) + " transfer syntax (" +
-                                                h.transferSyntaxUid + ") is not decodable with this DCMTK build");
-    if (declared.isEncapsulated() && !DcmCodecList::canChangeCoding(declared.getXfer(), EXS_LittleEndianExplicit))
-        return skip(ErrorCode::Unsupported, std::string(declared.getXferName()) + " transfer syntax (" +
-                                                h.transferSyntaxUid + ") is not decodable with this DCMTK build");
-
-    // (For a deflated file `src` holds the inflated data set, so these offsets are in it, and decoding reads it.)
-    if (atEnd) return skip(ErrorCode::InvalidInput, "no pixel data (" + sopClassName(h.sopClassUid) + ")");
-    const Located loc = locatePixelData(src, streamPos, xfer);
-    if (!loc.problem.empty()) return skip(loc.code, loc.problem);
-    if (!loc.location) return skip(ErrorCode::InvalidInput, "no pixel data (" + sopClassName(h.sopClassUid) + ")");
-    h.pixels = *loc.location;
-    if (h.pixels.encapsulated != declared.isEncapsulated())
-        return skip(ErrorCode::Corrupt,
-                    "pixel data encoding does not match the transfer syntax " + h.transferSyntaxUid);
-    // Pixel format.
-    PixelFormat& f = h.format;
-    f.rows = getInt(ds, DCM_Rows).value_or(0);
-    f.columns = getInt(ds, DCM_Columns).value_or(0);
-    f.frames = getInt(ds, DCM_NumberOfFrames).value_or(1);
-    f.samplesPerPixel = getInt(ds, DCM_SamplesPerPixel).value_or(1);
-    f.bitsAllocated = getInt(ds, DCM_BitsAllocated).value_or(0);
-    f.bitsStored = getInt(ds, DCM_BitsStored).value_or(f.bitsAllocated);
-    f.highBit = getInt(ds, DCM_HighBit).value_or(f.bitsStored - 1);
-    f.isSigned = getInt(ds, DCM_PixelRepresentation).value_or(0) == 1;
-    f.planarConfiguration = getInt(ds, DCM_PlanarConfiguration).value_or(0);
-    f.photometric = getString(ds, DCM_PhotometricInterpretation);
-    if (f.photometric.empty()) f.photometric = f.samplesPerPixel == 3 ? "RGB" : "MONOCHROME2";
-    if (f.rows <= 0 || f.columns <= 0) return skip(ErrorCode::Corrupt, "image has no Rows/Columns");
-    if (f.frames <= 0) return skip(ErrorCode::Corrupt, "NumberOfFrames is " + std::to_string(f.frames));
-    if (f.bitsAllocated == 1) return skip(ErrorCode::Unsupported, "1-bit pixel data is not supported");
-    if (f.bitsAllocated != 8 && f.bitsAllocated != 16 && f.bitsAllocated != 32)
-        return skip(ErrorCode::Unsupported,
-                    std::to_string(f.bitsAllocated) + "-bit allocated pixels are not supported");
-    if (f.bitsStored <= 0 || f.bitsStored > f.bitsAllocated || f.highBit < f.bitsStored - 1 ||
-        f.highBit >= f.bitsAllocated)
-        return skip(ErrorCode::Corrupt, "inconsistent BitsStored/HighBit (" + std::to_string(f.bitsStored) + "/" +
-                                            std::to_string(f.highBit) + " for " + std::to_string(f.bitsAllocated) +
-                                            " bits allocated)");
-    const std::string& pi = f.photometric;
-    const bool grey = pi == "MONOCHROME1" || pi == "MONOCHROME2";
-    if (f.samplesPerPixel == 1 && !(grey || pi == "PALETTE COLOR"))
-        return skip(ErrorCode::Unsupported, "photometric interpretation " + pi + " with one sample is not supported");
-    if (f.samplesPerPixel == 3 && !(pi == "RGB" || pi == "YBR_FULL" || pi == "YBR_FULL_422"))
-        return skip(ErrorCode::Unsupported, "photometric interpretation " + pi + " is not supported");
-    if (f.samplesPerPixel != 1 && f.samplesPerPixel != 3)
-        return skip(ErrorCode::Unsupported, std::to_string(f.samplesPerPixel) + " samples per pixel are not supported");
-    if (f.samplesPerPixel == 3 && f.bitsAllocated == 32)
-        return skip(ErrorCode::Unsupported, "32-bit colour pixels are not supported");
-    if (!h.pixels.encapsulated) {
-        const std::uint64_t need =
-            static_cast<std::uint64_t>(f.frames) * (pi == "YBR_FULL_422" ? f.frameVoxels() * 2 : f.nativeFrameBytes());
-        if (h.pixels.valueLength < need)
-            return skip(ErrorCode::Corrupt, "pixel data too short: " + std::to_string(h.pixels.valueLength) +
-                                                " bytes for " + std::to_string(f.frames) + " frame(s) of " +
-                                                std::to_string(f.columns) + "x" + std::to_string(f.rows) + " (" +
-                                                std::to_string(need) + " expected)");
-    }
-    if (pi == "PALETTE COLOR") {
-        std::string problem;
-        h.palette = readPalette(ds, problem);
-        if (!h.palette) return skip(ErrorCode::Unsupported, problem);
-    }
-
-    // Identification.
-    const std::string charset = getString(ds, DCM_SpecificCharacterSet);
-    h.patientName = utf8String(ds, DCM_PatientName, charset);
-    h.patientId = utf8String(ds, DCM_PatientID, charset);
-    h.patientBirthDate = getString(ds, DCM_PatientBirthDate);
-    h.patientSex = getString(ds, DCM_PatientSex);
-    h.studyUid = getString(ds, DCM_StudyInstanceUID);
-    h.studyDate = getString(ds, DCM_StudyDate);
-    h.studyDescription = utf8String(ds, DCM_StudyDescription, charset);
-    h.seriesUid = getString(ds, DCM_SeriesInstanceUID);
-    h.modality = getString(ds, DCM_Modality);
-    h.seriesDescription = utf8String(ds, DCM_SeriesDescription, charset);
-    h.bodyPart = getString(ds, DCM_BodyPartExamined);
-    h.frameOfReferenceUid = getString(ds, DCM_FrameOfReferenceUID);
-    h.seriesNumber = getInt(ds, DCM_SeriesNumber);
-    h.instanceNumber = getInt(ds, DCM_InstanceNumber);
-    h.acquisitionNumber = getInt(ds, DCM_AcquisitionNumber);
-    h.echoNumber = getInt(ds, DCM_EchoNumbers);
-    h.imageType = getString(ds, DCM_ImageType);
-    for (auto& ch : h.imageType) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    h.isLocalizer = hasValue(h.imageType, "LOCALIZER") || hasValue(h.imageType, "SCOUT");
-    h.gantryTilt = getDouble(ds, DCM_GantryDetectorTilt);
-
-    // Geometry and value mapping: classic attributes first, then enhanced functional groups.
-    h.image.position = getVec3(ds, DCM_ImagePositionPatient);
-    h.image.orientation = getOrientation(ds);
-    h.image.pixelSpacing = getSpacing(ds, DCM_PixelSpacing);
-    if (!h.image.pixelSpacing) h.image.pixelSpacing = getSpacing(ds, DCM_ImagerPixelSpacing);
-    h.image.rescaleSlope = getDouble(ds, DCM_RescaleSlope);
-    h.image.rescaleIntercept = getDouble(ds, DCM_RescaleIntercept);
-    if (!h.image.rescaleSlope && h.modality == "RTDOSE") h.image.rescaleSlope = getDouble(ds, DCM_DoseGridScaling);
-    h.sliceThickness = getDouble(ds, DCM_SliceThickness);
-    h.spacingBetweenSlices = getDouble(ds, DCM_SpacingBetweenSlices);
-    h.gridFrameOffsets = getDoubles(ds, DCM_GridFrameOffsetVector);
-    h.hasModalityLutSequence = ds.tagExists(DCM_ModalityLUTSequence);
-    h.isMosaic = hasValue(h.imageType, "MOSAIC");
-    h.image.echoTime = getDouble(ds, DCM_EchoTime);
-    h.image.temporalPosition = getInt(ds, DCM_TemporalPositionIdentifier);
-    h.image.cardiacPhasePercent = getDouble(ds, DCM_NominalPercentageOfCardiacPhase);
-    h.image.triggerTime = getDouble(ds, DCM_TriggerTime);
-    readWindows(ds, h.windowPresets);
-
-    if (DcmItem* shared = firstItem(ds, DCM_SharedFunctionalGroupsSequence)) {
-        merge(h.image, readFunctionalGroup(*shared, h, true));
-    }
-    DcmSequenceOfItems* perFrame = nullptr;
-    if (ds.findAndGetSequence(DCM_PerFrameFunctionalGroupsSequence, perFrame).good() && perFrame != nullptr) {
-        if (perFrame->card() != static_cast<unsigned long>(f.frames))
-            return skip(ErrorCode::Corrupt, "PerFrameFunctionalGroupsSequence has " + std::to_string(perFrame->card()) +
-                                                " items for " + std::to_string(f.frames) + " frames");
-        h.perFrame.reserve(perFrame->card());
-        for (unsigned long i = 0; i < perFrame->card(); ++i)
-            h.perFrame.push_back(readFunctionalGroup(*perFrame->getItem(i), h, false));
-        if (h.windowPresets.empty())
-            if (DcmItem* voi = firstItem(*perFrame->getItem(0), DCM_FrameVOILUTSequence))
-                readWindows(*voi, h.windowPresets);
-    }
-    if (DcmItem* region = firstItem(ds, DCM_SequenceOfUltrasoundRegions)) {
-        const auto unitsX = getInt(*region, DCM_PhysicalUnitsXDirection),
-                   unitsY = getInt(*region, DCM_PhysicalUnitsYDirection);
-        const auto dx = getDouble(*region, DCM_PhysicalDeltaX), dy = getDouble(*region, DCM_PhysicalDeltaY);
-        // Units code 3 is centimetres; other units (seconds, Hz for Doppler strips) are not lengths.
-        if (unitsX == 3 && unitsY == 3 && dx && dy && *dx > 0 && *dy > 0)
-            h.ultrasoundSpacing = std::array<double, 2>{*dy * 10.0, *dx * 10.0};
-    }
-    if (h.isMosaic) unpackMosaic(ds, h);
-
-    ScannedFile s;
-    s.header = std::move(h);
-    return s;
+    // (For a deflated file `src` holds the inflated data set, so pixel offsets are in it, and decoding reads it.)
+    DcmAttributes attributes(ds);
+    return *describeImage(attributes, &ds, std::move(h), src, atEnd ? std::nullopt : std::optional(streamPos), xfer);
 }
 
+std::atomic<bool> g_plainScan{true};
+
 } // namespace
+
+void setPlainScan(bool enabled) {
+    g_plainScan.store(enabled);
+}
+
+bool plainScanEnabled() {
+    return g_plainScan.load(std::memory_order_relaxed);
+}
 
 ByteSource::~ByteSource() {
     if (m_fd >= 0) ::close(m_fd);

@@ -130,6 +130,7 @@ struct DicomHeader {
     std::string transferSyntaxUid;
     bool deflated = false; // Deflated Explicit VR Little Endian: inflated at the scan; offsets are in `memory`
     std::string sopClassUid;
+    bool plainParse = false; // read by the plain parse (DicomPlainParse.h), not DCMTK's: for tests and diagnostics
 
     // identification (strings trimmed; patientName UTF-8, DICOM PN form)
     std::string patientName;
@@ -191,6 +192,12 @@ ScannedFile scanMemory(ByteSource::Bytes bytes, const std::filesystem::path& nam
 // The values (as text, trimmed) of one element of a Siemens CSA header ((0029,xx10) or (0029,xx20) bytes);
 // nullopt when the element is absent or the header is malformed. Bounds-checked: the bytes come from the file.
 std::optional<std::vector<std::string>> csaValues(const std::uint8_t* data, std::size_t size, const std::string& name);
+
+// The scan reads plain files (classic slices in little endian, DicomPlainParse.h) without DCMTK's parser, and
+// everything else with it. setPlainScan(false) makes it use DCMTK for every file: the tests compare both paths on
+// every file they have, the benchmark measures the difference. Global (an atomic), on by default.
+void setPlainScan(bool enabled);
+bool plainScanEnabled();
 
 // Reads the whole data set (pixel data included) of the file a header was scanned from, from disk or memory.
 Result<void> loadDataset(const DicomHeader& header, DcmFileFormat& out);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 
 #include <dcmtk/config/osconfig.h> // must come first among DCMTK headers
 
@@ -248,17 +249,18 @@ Result<void> decodeNative(const DicomHeader& h, const PixelFormat& f, const RawV
     } else if (!in.openFile(h.file, problem)) {
         return fileError(h, ErrorCode::IoError, problem);
     }
-    std::vector<std::uint8_t> buffer(frameBytes);
+    // Filled by each read before use: not zeroed first.
+    const std::unique_ptr<std::uint8_t[]> buffer(new std::uint8_t[frameBytes]);
     // 8-bit samples in a big-endian OW element are swapped in pairs like any 16-bit word.
     const bool swapPairs = h.pixels.bigEndian && h.pixels.wordValues && f.bitsAllocated == 8;
     for (std::size_t fr = 0; fr < slotOfFrame.size(); ++fr) {
         const int slot = slotOfFrame[fr];
         if (slot < 0) continue;
-        if (!in.readAt(h.pixels.valueOffset + fr * frameBytes, buffer.data(), frameBytes))
+        if (!in.readAt(h.pixels.valueOffset + fr * frameBytes, buffer.get(), frameBytes))
             return fileError(h, ErrorCode::Corrupt, "truncated: frame " + std::to_string(fr + 1) + " is incomplete");
         if (swapPairs)
-            for (std::size_t i = 0; i + 1 < buffer.size(); i += 2) std::swap(buffer[i], buffer[i + 1]);
-        unpackFrame(buffer.data(), f, h.pixels.bigEndian, h.palette ? &*h.palette : nullptr, out, slot,
+            for (std::size_t i = 0; i + 1 < frameBytes; i += 2) std::swap(buffer[i], buffer[i + 1]);
+        unpackFrame(buffer.get(), f, h.pixels.bigEndian, h.palette ? &*h.palette : nullptr, out, slot,
                     ranges[static_cast<std::size_t>(slot)]);
     }
     return {};

@@ -44,9 +44,10 @@ unsigned workerCount(std::size_t jobs) {
     return static_cast<unsigned>(std::min<std::size_t>({hw, 4u, std::max<std::size_t>(jobs, 1)}));
 }
 
-// Runs work(i) for every i in [0, n). The calling thread takes part and is the only one calling `report` (after
-// each of its jobs, with the number done so far), so progress callbacks need not be thread-safe. `report`
-// returning false cancels the remaining jobs; the function then returns false.
+// Runs work(i) for every i in [0, n). The calling thread takes part and is the only one calling `report` (before
+// each job it takes, and once all are done, with the number done so far), so progress callbacks need not be
+// thread-safe. `report` returning false cancels the remaining jobs; the function then returns false. Asking before
+// each job means a Cancel is seen even when the helpers happen to take every job first.
 bool parallelFor(std::size_t n, const std::function<void(std::size_t)>& work,
                  const std::function<bool(std::size_t)>& report = {}) {
     std::atomic<std::size_t> next{0}, done{0};
@@ -64,12 +65,15 @@ bool parallelFor(std::size_t n, const std::function<void(std::size_t)>& work,
                 done.fetch_add(1);
             }
         });
-    while (auto i = take()) {
+    for (;;) {
+        if (report && !report(done.load())) cancelled = true;
+        const auto i = take();
+        if (!i) break;
         work(*i);
-        const std::size_t d = done.fetch_add(1) + 1;
-        if (report && !report(d)) cancelled = true;
+        done.fetch_add(1);
     }
     for (auto& t : helpers) t.join();
+    if (report && !cancelled.load() && !report(done.load())) cancelled = true;
     return !cancelled.load();
 }
 

@@ -40,14 +40,17 @@ bool forEachSlice(int slices, std::size_t voxelsPerSlice, const ProgressFn& prog
     std::atomic<int> next{0};
     std::atomic<int> done{0};
     std::atomic<bool> stop{false};
+    // The reporter asks before each slice it takes, so a Cancel is seen even when the other threads happen to
+    // take every slice first (a loaded machine can leave the calling thread unscheduled until then).
     auto work = [&](bool reporter) {
         for (;;) {
+            if (reporter && !reportProgress(progress, static_cast<double>(done.load()) / slices, what))
+                stop.store(true);
             if (stop.load(std::memory_order_relaxed)) return;
             const int k = next.fetch_add(1);
             if (k >= slices) return;
             fn(k);
-            const int finished = done.fetch_add(1) + 1;
-            if (reporter && !reportProgress(progress, static_cast<double>(finished) / slices, what)) stop.store(true);
+            done.fetch_add(1);
         }
     };
     std::vector<std::thread> pool;
