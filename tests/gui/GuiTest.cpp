@@ -14,6 +14,7 @@
 #include <vtkPolyData.h>
 #include <vtkRenderWindow.h>
 
+#include "GuiWait.h"
 #include "TestData.h"
 #include "gui/CasePresenter.h"
 #include "gui/ExportDialog.h"
@@ -60,9 +61,8 @@ Outcome waitForLoad(gui::MainWindow& w, int timeoutMs = 180000) {
     return outcome;
 }
 
-void settle() {
-    for (int i = 0; i < 5; ++i) QApplication::processEvents(QEventLoop::AllEvents, 20);
-}
+using test::settle;
+using test::waitForTask;
 
 fs::path phantomDir() { return test::phantomCase(); }
 
@@ -524,23 +524,6 @@ TEST_F(WorkstationTest, ExportDialogWritesValidMeshesInTheChosenFrame) {
         EXPECT_GT(mesh->mesh.triangles.size(), 50u) << name;
     }
 }
-
-namespace {
-// Waits for the end of a background task (edit, import, export): the window's exportFinished signal.
-std::pair<bool, QString> waitForTask(gui::MainWindow& w, int timeoutMs = 180000) {
-    QEventLoop loop;
-    std::pair<bool, QString> out{false, "timed out"};
-    auto c = QObject::connect(&w, &gui::MainWindow::exportFinished, &loop, [&](bool ok, const QString& m) {
-        out = {ok, m};
-        loop.quit();
-    });
-    QTimer::singleShot(timeoutMs, &loop, &QEventLoop::quit);
-    loop.exec();
-    QObject::disconnect(c);
-    settle();
-    return out;
-}
-} // namespace
 
 TEST_F(WorkstationTest, SegmentToolsRunInTheBackgroundAndUndo) {
     ASSERT_EQ(s_outcome, Outcome::Shown);

@@ -20,6 +20,7 @@
 #include <limits>
 #include <set>
 
+#include "GuiWait.h"
 #include "TestData.h"
 #include "gui/CasePresenter.h"
 #include "gui/MainWindow.h"
@@ -34,9 +35,8 @@ using geometry::Vec3;
 
 namespace {
 
-void settle() {
-    for (int i = 0; i < 5; ++i) QApplication::processEvents(QEventLoop::AllEvents, 20);
-}
+using test::settle;
+using test::waitForTask;
 
 bool waitForCase(gui::MainWindow& w, int timeoutMs = 180000) {
     QEventLoop loop;
@@ -50,22 +50,6 @@ bool waitForCase(gui::MainWindow& w, int timeoutMs = 180000) {
     for (int i = 0; i < 20 && w.presenter().busy(); ++i) QApplication::processEvents(QEventLoop::AllEvents, 50);
     settle();
     return shown;
-}
-
-// The end of a background task (the window's one "task finished" signal) and the worker thread.
-std::pair<bool, QString> waitForTask(gui::MainWindow& w, int timeoutMs = 120000) {
-    QEventLoop loop;
-    std::pair<bool, QString> out{false, "timed out"};
-    auto c = QObject::connect(&w, &gui::MainWindow::exportFinished, &loop, [&](bool ok, const QString& m) {
-        out = {ok, m};
-        loop.quit();
-    });
-    QTimer::singleShot(timeoutMs, &loop, &QEventLoop::quit);
-    loop.exec();
-    QObject::disconnect(c);
-    for (int i = 0; i < 100 && w.presenter().busy(); ++i) QApplication::processEvents(QEventLoop::AllEvents, 50);
-    settle();
-    return out;
 }
 
 double maxDifference(const geometry::Transform& a, const geometry::Transform& b, const std::vector<Vec3>& points) {
