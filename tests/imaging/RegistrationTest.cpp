@@ -173,11 +173,29 @@ TEST(Registration, PhantomCtMrRigidRecoversTruthWithinHalfMillimetreAndHalfDegre
     std::cout << "[ CT->MR  ] liver " << describe(r->quality, tl) << "\n";
 }
 
-TEST(Registration, PhantomCtUltrasoundRigidFromApproximateLandmarks) {
+namespace {
+
+// The liver region of the phantom's label map (liver, its tumours and vessels) as a mask on the label grid.
+Volume liverRegionMask(const LabelMap& lab) {
+    const ImageGeometry& g = lab.geometry();
+    std::vector<std::uint8_t> m(g.voxelCount(), 0);
+    for (int k = 0; k < g.size[2]; ++k)
+        for (int j = 0; j < g.size[1]; ++j)
+            for (int i = 0; i < g.size[0]; ++i) {
+                const int l = lab.labelAt(i, j, k);
+                m[g.linearIndex(i, j, k)] = l >= 2 && l <= 7 ? 1 : 0; // liver, tumours 1-3, portal and hepatic veins
+            }
+    return Volume::create(g, std::move(m));
+}
+
+} // namespace
+
+TEST(Registration, PhantomCtUltrasoundRigidFromApproximateLandmarksWithinOneAndAHalfMillimetres) {
     // The sweep sits 25 mm and 8 degrees from the CT in scanner coordinates: beyond what intensities alone can
     // bridge for ultrasound, so the workflow is landmarks first (here 4 pairs, each off by about 1.5 mm), then
-    // mutual information. Target: 1.5 mm (issue 5); measured 2.6 mm max (see docs/registration.md: a bias of about
-    // 1.3 mm along the sweep direction that no setting tried removed). The bound below guards what is achieved.
+    // mutual information over the liver (the CT's liver label as the fixed mask). Issue 5: within 1.5 mm.
+    // Over the whole fan the abdominal wall, the ribs and their shadows (surfaces and shadows in ultrasound,
+    // volumes in CT) pull the sweep about 1.5 mm along the sweep: that run must say so in a warning.
     const Phantom& p = phantom();
     ASSERT_FALSE(p.us.empty());
     const Transform truth = truthTransform("us");
@@ -188,8 +206,6 @@ TEST(Registration, PhantomCtUltrasoundRigidFromApproximateLandmarks) {
         const Vec3 y = truth.apply(x);
         o.landmarks.push_back({"", x, {y.x + noise(rng), y.y + noise(rng), y.z + noise(rng)}});
     }
-    auto r = registerVolumes(p.ct, p.us, o);
-    ASSERT_TRUE(r.ok()) << r.error().describe();
     // Target points: CT points the ultrasound fan shows (non-zero ultrasound voxel at truth(x)).
     const ImageGeometry& ug = p.us.geometry();
     const auto pts = latticePoints(p.ct.geometry(), 6, [&](int i, int j, int k) {
@@ -200,11 +216,29 @@ TEST(Registration, PhantomCtUltrasoundRigidFromApproximateLandmarks) {
         return ug.contains(a, b, d) && p.us.valueAt(a, b, d) > 0;
     });
     ASSERT_GT(pts.size(), 500u);
+
+    auto whole = registerVolumes(p.ct, p.us, o);
+    ASSERT_TRUE(whole.ok()) << whole.error().describe();
+    const Tre tw = targetError(
+        whole->transform, [&](const Vec3& x) { return truth.apply(x); }, pts);
+    bool warned = false;
+    for (const auto& w : whole->quality.warnings) warned = warned || w.find("organ's mask") != std::string::npos;
+    EXPECT_TRUE(warned) << "an unmasked ultrasound registration must warn that it is not organ-accurate";
+    EXPECT_LT(tw.maxMm, 3.0) << describe(whole->quality, tw);
+
+    o.fixedMask = liverRegionMask(p.labels);
+    auto r = registerVolumes(p.ct, p.us, o);
+    ASSERT_TRUE(r.ok()) << r.error().describe();
     const Tre t = targetError(
         r->transform, [&](const Vec3& x) { return truth.apply(x); }, pts);
-    EXPECT_LT(t.maxMm, 3.0) << describe(r->quality, t);
-    EXPECT_GT(r->quality.overlap, 0.8) << "overlap is measured against the smaller field of view (the fan)";
-    std::cout << "[ CT->US  ] " << describe(r->quality, t) << "\n";
+    EXPECT_LT(t.maxMm, 1.5) << describe(r->quality, t);
+    EXPECT_LT(rotationErrorDeg(r->transform.matrix, truth), 0.5);
+    // Overlap is measured between the masked fields of view: the share of the fan that shows the liver (63%).
+    EXPECT_GT(whole->quality.overlap, 0.8) << "overlap is measured against the smaller field of view (the fan)";
+    EXPECT_GT(r->quality.overlap, 0.5);
+    for (const auto& w : r->quality.warnings) ADD_FAILURE() << "unexpected warning: " << w;
+    std::cout << "[ CT->US  ] whole fan " << describe(whole->quality, tw) << "\n";
+    std::cout << "[ CT->US  ] liver     " << describe(r->quality, t) << "\n";
 }
 
 // ---- Landmarks -----------------------------------------------------------------------------------------------
@@ -281,12 +315,9 @@ TEST(Registration, TooFewOrCollinearLandmarksAreRefusedWithAReason) {
 
 // ---- Deformable ----------------------------------------------------------------------------------------------
 
-TEST(Registration, DeformableReducesAKnownSmoothWarp) {
-    // Issue 5 asks for 1 mm RMS; measured: warp RMS 1.59 mm -> 1.18 mm RMS (max 8.3 mm near the borders) in 140 s
-    // on the loaded machine. The target is NOT met (see docs/registration.md); this guards what the deformable mode
-    // does today (it must at least reduce the warp) and runs only with JUMEAU_REGRESSION=1 (slow).
-    if (std::getenv("JUMEAU_REGRESSION") == nullptr)
-        GTEST_SKIP() << "deformable registration takes minutes here: run with JUMEAU_REGRESSION=1";
+TEST(Registration, DeformableReducesAKnownSmoothWarpToWithinOneMillimetreRms) {
+    // Issue 5: a known smooth warp recovered within 1 mm RMS. Measured: warp RMS 1.59 mm -> 0.88 mm RMS (max 3.5 mm)
+    // in 27 s (105 s with another deformable run and other builds on the two cores).
     const Phantom& p = phantom();
     // Fixed: the phantom CT on a 2 mm grid (the deformable stage works at that scale anyway).
     ImageGeometry g;
@@ -347,10 +378,14 @@ TEST(Registration, DeformableReducesAKnownSmoothWarp) {
     }
     const double rms = std::sqrt(sum2 / movingPts.size());
     EXPECT_GT(warpRms, 1.0) << "the warp must be large enough to matter";
-    EXPECT_LT(rms, 0.85 * warpRms) << "warp RMS " << warpRms << " mm; recovered to RMS " << rms << " mm (max " << worst
+    for (const auto& w : r->quality.warnings)
+        EXPECT_EQ(w.find("deformation"), std::string::npos) << "a smooth warp must not fold: " << w;
+    EXPECT_LT(worst, 5.0) << "no point far off (the field must not run wild between samples)";
+    EXPECT_TRUE(r->quality.converged) << r->quality.stopReason;
+    EXPECT_LT(rms, 1.0) << "warp RMS " << warpRms << " mm; recovered to RMS " << rms << " mm (max " << worst
                                    << "), " << r->quality.iterations << " iterations, " << r->quality.seconds << " s";
     std::cout << "[ warp    ] warp RMS " << warpRms << " mm -> error RMS " << rms << " mm, max " << worst << " mm, "
-              << r->quality.seconds << " s\n";
+              << r->quality.seconds << " s, " << r->quality.iterations << " it, " << r->quality.stopReason << "\n";
 }
 
 // ---- Real CT: IRCAD against a moved, MR-like copy of itself -------------------------------------------------
