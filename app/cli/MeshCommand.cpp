@@ -244,7 +244,7 @@ void registerMeshCommand(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--target-triangles", o->targetTriangles, "Decimate to this many triangles (0 = no decimation)");
     cmd->add_option("--max-error", o->maxErrorMm, "Decimate while vertices stay within this many mm (0 = off)");
-    cmd->add_option("--smoothing", o->smoothing, "Smoothing iterations")
+    cmd->add_option("--smoothing", o->smoothing, "Smoothing passes (windowed-sinc low-pass; 0 = none)")
         ->capture_default_str()
         ->check(CLI::Range(0, 500));
     cmd->add_option("--remesh", o->remeshMm, "Isotropic remeshing edge length in mm (0 = off)");

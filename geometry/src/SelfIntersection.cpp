@@ -109,7 +109,8 @@ private:
 // fan meet only in their shared vertex or edge, since points of both would project to the same point. Pairs
 // sharing a certified vertex need no test. The orientation test carries a floating-point error bound 10^4 times
 // the rounding error, so a certificate is never wrong; a vertex not certified just has its pairs tested exactly.
-std::vector<char> certifiedFans(const Mesh& mesh) {
+// Only the vertices flagged in `needed` are examined when it is given (the others stay uncertified).
+std::vector<char> certifiedFans(const Mesh& mesh, const std::vector<char>* needed) {
     const std::size_t nv = mesh.points.size();
     std::vector<int> start(nv + 1, 0);
     for (const auto& t : mesh.triangles)
@@ -126,7 +127,7 @@ std::vector<char> certifiedFans(const Mesh& mesh) {
     parallelChunks(nv, [&](std::size_t vb, std::size_t ve) {
         for (std::size_t v = vb; v < ve; ++v) {
             const int b = start[v], n = start[v + 1] - b;
-            if (n < 3) continue;
+            if (n < 3 || (needed && !(*needed)[v])) continue;
             const auto& pv = mesh.points[v];
             auto rel = [&](int a) {
                 const auto& p = mesh.points[static_cast<std::size_t>(a)];
@@ -214,24 +215,20 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
     std::vector<std::size_t> out;
     if (nt == 0) return out;
     const PairTest test(mesh);
-    const std::vector<char> certified = certifiedFans(mesh);
-    // Pairs sharing a vertex whose fan is certified cannot intersect (see certifiedFans).
-    auto sharesCertified = [&](std::uint32_t ta, std::uint32_t tb) {
-        const auto& a = mesh.triangles[ta];
-        const auto& b = mesh.triangles[tb];
-        for (int i = 0; i < 3; ++i)
-            if (certified[static_cast<std::size_t>(a[i])] && (a[i] == b[0] || a[i] == b[1] || a[i] == b[2]))
-                return true;
-        return false;
-    };
-
     // Which triangles take part (all, or those around moved vertices), and boxes.
     std::vector<char> active(nt, 1);
-    if (movedVertices)
+    std::vector<char> activeVertex;
+    if (movedVertices) {
+        activeVertex.assign(mesh.points.size(), 0);
         for (std::size_t t = 0; t < nt; ++t) {
             const auto& v = mesh.triangles[t];
             active[t] = (*movedVertices)[v[0]] || (*movedVertices)[v[1]] || (*movedVertices)[v[2]];
+            if (active[t])
+                for (int i : v) activeVertex[static_cast<std::size_t>(i)] = 1;
         }
+    }
+    // A skipped pair shares a certified vertex, which is a vertex of its active triangle.
+    const std::vector<char> certified = certifiedFans(mesh, movedVertices ? &activeVertex : nullptr);
     std::vector<Box> boxes(nt);
     Box all{{std::numeric_limits<double>::max(), std::numeric_limits<double>::max(),
              std::numeric_limits<double>::max()},
@@ -270,27 +267,61 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
         return static_cast<std::uint64_t>(x + dims[0] * (y + dims[1] * z));
     };
     // Degenerate triangles are reported and left out of the pairs, as CGAL does.
-    std::vector<char> bad(nt, 0);
+    std::vector<char> bad(nt, 0), inGrid(nt, 1);
     std::vector<std::array<std::int64_t, 6>> range(nt);
-    std::size_t nEntries = 0;
-    for (std::size_t t = 0; t < nt; ++t) {
-        if (active[t] && test.degenerate(t)) {
-            bad[t] = 1;
-            continue;
+    parallelChunks(nt, [&](std::size_t tb, std::size_t te) {
+        for (std::size_t t = tb; t < te; ++t) {
+            if (active[t] && test.degenerate(t)) {
+                bad[t] = 1;
+                continue;
+            }
+            auto& r = range[t];
+            for (int k = 0; k < 3; ++k) {
+                r[k] = cellOf(boxes[t].lo[k], k);
+                r[3 + k] = cellOf(boxes[t].hi[k], k);
+            }
         }
-        auto& r = range[t];
-        for (int k = 0; k < 3; ++k) {
-            r[k] = cellOf(boxes[t].lo[k], k);
-            r[3 + k] = cellOf(boxes[t].hi[k], k);
+    });
+    // A re-test around moved vertices: triangles in no cell of an active triangle cannot be in a tested pair, so
+    // they stay out of the grid (a bitmap of the active triangles' cells).
+    if (movedVertices) {
+        const double cells = static_cast<double>(dims[0]) * static_cast<double>(dims[1]) * static_cast<double>(dims[2]);
+        if (cells < 2.5e8) { // at most 32 MB of bits
+            std::vector<std::uint64_t> occupied((static_cast<std::size_t>(cells) + 63) / 64, 0);
+            auto forCells = [&](std::size_t t, auto&& f) {
+                const auto& r = range[t];
+                for (auto z = r[2]; z <= r[5]; ++z)
+                    for (auto y = r[1]; y <= r[4]; ++y)
+                        for (auto x = r[0]; x <= r[3]; ++x)
+                            if (f(linear(x, y, z))) return true;
+                return false;
+            };
+            for (std::size_t t = 0; t < nt; ++t)
+                if (active[t] && !bad[t])
+                    forCells(t, [&](std::uint64_t c) {
+                        occupied[c / 64] |= std::uint64_t{1} << (c % 64);
+                        return false;
+                    });
+            parallelChunks(nt, [&](std::size_t tb, std::size_t te) {
+                for (std::size_t t = tb; t < te; ++t)
+                    if (!active[t] && !bad[t] &&
+                        !forCells(t, [&](std::uint64_t c) { return (occupied[c / 64] >> (c % 64) & 1) != 0; }))
+                        inGrid[t] = 0;
+            });
         }
-        nEntries += static_cast<std::size_t>((r[3] - r[0] + 1) * (r[4] - r[1] + 1) * (r[5] - r[2] + 1));
     }
+    std::size_t nEntries = 0;
+    for (std::size_t t = 0; t < nt; ++t)
+        if (!bad[t] && inGrid[t]) {
+            const auto& r = range[t];
+            nEntries += static_cast<std::size_t>((r[3] - r[0] + 1) * (r[4] - r[1] + 1) * (r[5] - r[2] + 1));
+        }
     std::vector<std::uint64_t> keys(nEntries), keys2(nEntries);
     std::vector<std::uint32_t> members(nEntries), members2(nEntries);
     {
         std::size_t i = 0;
         for (std::size_t t = 0; t < nt; ++t) {
-            if (bad[t]) continue;
+            if (bad[t] || !inGrid[t]) continue;
             const auto& r = range[t];
             for (auto z = r[2]; z <= r[5]; ++z)
                 for (auto y = r[1]; y <= r[4]; ++y)
@@ -318,6 +349,14 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
     std::mutex mutex;
     parallelChunks(nEntries, [&](std::size_t cb, std::size_t ce) {
         std::vector<std::size_t> found;
+        struct Local {
+            Box box;
+            std::uint32_t t;
+            char active;
+            std::array<bool, 3> lowHere, certified;
+            std::array<int, 3> v;
+        };
+        std::vector<Local> local;
         // The runs (cells) that start in [cb, ce).
         std::size_t b = cb;
         while (b > 0 && b < nEntries && keys[b] == keys[b - 1]) ++b;
@@ -331,19 +370,41 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
                     static_cast<std::int64_t>((c / static_cast<std::uint64_t>(dims[0])) %
                                               static_cast<std::uint64_t>(dims[1])),
                     static_cast<std::int64_t>(c / static_cast<std::uint64_t>(dims[0] * dims[1]))};
+                // The cell's triangles copied side by side (boxes, whether their low corner is in this cell per
+                // axis, vertices, certified corners), so the quadratic loop reads contiguous memory.
+                local.clear();
                 for (std::size_t i = b; i < e; ++i) {
-                    const std::uint32_t ta = members[i];
-                    for (std::size_t j = i + 1; j < e; ++j) {
-                        const std::uint32_t tb = members[j];
-                        if (!active[ta] && !active[tb]) continue;
-                        if (!overlap(boxes[ta], boxes[tb])) continue;
-                        bool here = true;
-                        for (int k = 0; k < 3 && here; ++k) here = std::max(range[ta][k], range[tb][k]) == cell[k];
-                        if (!here) continue;
-                        if (sharesCertified(ta, tb)) continue;
-                        if (test.intersect(ta, tb)) {
-                            found.push_back(ta);
-                            found.push_back(tb);
+                    const std::uint32_t t = members[i];
+                    Local l;
+                    l.box = boxes[t];
+                    l.t = t;
+                    l.active = active[t];
+                    for (int k = 0; k < 3; ++k) {
+                        l.lowHere[k] = range[t][k] == cell[k];
+                        l.v[k] = mesh.triangles[t][k];
+                        l.certified[k] = certified[static_cast<std::size_t>(l.v[k])];
+                    }
+                    local.push_back(l);
+                }
+                for (std::size_t i = 0; i < local.size(); ++i) {
+                    const Local& la = local[i];
+                    for (std::size_t j = i + 1; j < local.size(); ++j) {
+                        const Local& lb = local[j];
+                        if (!la.active && !lb.active) continue;
+                        if (!overlap(la.box, lb.box)) continue;
+                        // Tested in the cell of the lowest corner of the overlap: per axis, one of the two boxes
+                        // starts in this cell (the other starts in it or before).
+                        if (!(la.lowHere[0] || lb.lowHere[0]) || !(la.lowHere[1] || lb.lowHere[1]) ||
+                            !(la.lowHere[2] || lb.lowHere[2]))
+                            continue;
+                        // Pairs sharing a vertex whose fan is certified cannot intersect (see certifiedFans).
+                        bool skip = false;
+                        for (int k = 0; k < 3 && !skip; ++k)
+                            skip = la.certified[k] && (la.v[k] == lb.v[0] || la.v[k] == lb.v[1] || la.v[k] == lb.v[2]);
+                        if (skip) continue;
+                        if (test.intersect(la.t, lb.t)) {
+                            found.push_back(la.t);
+                            found.push_back(lb.t);
                         }
                     }
                 }

@@ -46,8 +46,9 @@ struct BinaryGrid {
 };
 
 struct MeshingOptions {
-    // Taubin (lambda|mu) iterations, each vertex held within half a voxel of where the voxel surface had it.
-    int smoothingIterations = 20;
+    // Smoothing passes of the windowed-sinc low-pass filter (one uniform Laplacian each; 0 = no smoothing), then two
+    // constrained Taubin iterations; each vertex held within half a voxel of where the voxel surface had it.
+    int smoothingIterations = 12;
     // Restore the voxel volume after smoothing (a uniform normal offset within the same constraint).
     bool preserveVolume = true;
     // Decimation (CGAL edge collapse, Lindstrom-Turk placement): stop at this many triangles (0 = no budget)...
@@ -65,7 +66,7 @@ struct MeshingResult {
     double voxelVolumeMl = 0;          // inside voxels * voxel volume
     std::size_t inputTriangles = 0;    // before decimation
     std::vector<std::string> warnings; // what was given up (e.g. decimation undone because it self-intersected)
-    // Wall time of each stage in order ("extract", "smooth", "self-intersections", ...), for profiling.
+    // Wall time of each stage in order ("extract", "merge", "smooth", "self-intersections", ...), for profiling.
     std::vector<std::pair<std::string, double>> stageSeconds;
 };
 
