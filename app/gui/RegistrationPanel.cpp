@@ -327,8 +327,12 @@ void RegistrationPanel::updateEnabled() {
     for (auto* b : m_nudgeButtons) b->setEnabled(idle);
     m_landmarkButton->setEnabled(has);
     m_deleteLandmark->setEnabled(has && m_landmarks->currentRow() >= 0);
-    m_checkerMm->setEnabled(m_fusionMode->currentIndex() == 1);
-    m_opacity->setEnabled(m_fusionMode->currentIndex() != 1);
+    // Without a second series there is nothing to fuse or register: the controls say so by being off.
+    for (QWidget* w : std::initializer_list<QWidget*>{m_series, m_fusion, m_fusionMode, m_overlayWidth,
+                                                      m_overlayCentre, m_mode, m_metric, m_init, m_stepMm, m_stepDeg})
+        w->setEnabled(has);
+    m_checkerMm->setEnabled(has && m_fusionMode->currentIndex() == 1);
+    m_opacity->setEnabled(has && m_fusionMode->currentIndex() != 1);
 }
 
 void RegistrationPanel::showRegistration(const QString& seriesName, const simulation::SeriesRegistration& r) {
