@@ -56,7 +56,7 @@ Outcome waitForLoad(gui::MainWindow& w, int timeoutMs = 180000) {
     QObject::disconnect(c1);
     QObject::disconnect(c2);
     // Let the worker thread finish and layouts settle.
-    for (int i = 0; i < 20 && w.presenter().busy(); ++i) QApplication::processEvents(QEventLoop::AllEvents, 50);
+    test::waitUntilIdle(w);
     QApplication::processEvents();
     return outcome;
 }

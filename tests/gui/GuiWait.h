@@ -16,6 +16,17 @@ inline void settle() {
     for (int i = 0; i < 5; ++i) QApplication::processEvents(QEventLoop::AllEvents, 20);
 }
 
+// Waits (in real time, the event loop running) until the presenter's worker has handed back, at most timeoutMs.
+// processEvents alone would not do: it returns at once when no event is pending yet.
+inline bool waitUntilIdle(gui::MainWindow& w, int timeoutMs = 30000) {
+    for (int waited = 0; w.presenter().busy() && waited < timeoutMs; waited += 20) {
+        QEventLoop pause;
+        QTimer::singleShot(20, &pause, &QEventLoop::quit);
+        pause.exec();
+    }
+    return !w.presenter().busy();
+}
+
 // Waits for the end of a background task (edit, import, export, registration): the window's one "task finished"
 // signal, then for the worker thread to be idle. Returns the task's outcome and message ("timed out" if none).
 inline std::pair<bool, QString> waitForTask(gui::MainWindow& w, int timeoutMs = 180000) {
@@ -28,7 +39,7 @@ inline std::pair<bool, QString> waitForTask(gui::MainWindow& w, int timeoutMs = 
     QTimer::singleShot(timeoutMs, &loop, &QEventLoop::quit);
     loop.exec();
     QObject::disconnect(c);
-    for (int i = 0; i < 100 && w.presenter().busy(); ++i) QApplication::processEvents(QEventLoop::AllEvents, 50);
+    waitUntilIdle(w);
     settle();
     return out;
 }

@@ -47,7 +47,7 @@ bool waitForCase(gui::MainWindow& w, int timeoutMs = 180000) {
     loop.exec();
     QObject::disconnect(c1);
     QObject::disconnect(c2);
-    for (int i = 0; i < 20 && w.presenter().busy(); ++i) QApplication::processEvents(QEventLoop::AllEvents, 50);
+    test::waitUntilIdle(w);
     settle();
     return shown;
 }
