@@ -14,46 +14,47 @@
 
 namespace jumeau::geometry::detail {
 
-namespace {
-
-// Every vertex's link (for each triangle (v, a, b) around v, the link edge a -> b) is one closed cycle: then every
-// directed edge is used once and has its reverse, and the triangles around each vertex form one disc: a closed,
-// consistently oriented 2-manifold. Unreferenced vertices are ignored.
-bool linksAreSingleCycles(const Mesh& mesh) {
+VertexLinks::VertexLinks(const Mesh& mesh) : start(mesh.points.size() + 1, 0) {
     const std::size_t nv = mesh.points.size();
-    std::vector<int> start(nv + 1, 0);
-    for (const auto& t : mesh.triangles) {
-        if (t[0] == t[1] || t[1] == t[2] || t[0] == t[2]) return false;
+    for (const auto& t : mesh.triangles)
         for (int v : t) ++start[static_cast<std::size_t>(v) + 1];
-    }
     for (std::size_t v = 0; v < nv; ++v) start[v + 1] += start[v];
-    std::vector<std::array<int, 2>> link(static_cast<std::size_t>(start[nv]));
+    edges.resize(static_cast<std::size_t>(start[nv]));
     std::vector<int> fill(start.begin(), start.end() - 1);
     for (const auto& t : mesh.triangles)
-        for (int e = 0; e < 3; ++e) link[static_cast<std::size_t>(fill[t[e]]++)] = {t[(e + 1) % 3], t[(e + 2) % 3]};
-    for (std::size_t v = 0; v < nv; ++v) {
-        const int b = start[v], n = start[v + 1] - b;
-        if (n == 0) continue;
-        if (n < 3) return false;
-        auto next = [&](int a) {
-            for (int k = b; k < b + n; ++k)
-                if (link[static_cast<std::size_t>(k)][0] == a) return link[static_cast<std::size_t>(k)][1];
-            return -1;
-        };
-        // With out-degree <= 1, coming back to the first link vertex for the first time after exactly n steps
-        // visits n distinct sources: all n link edges, one cycle.
-        const int first = link[static_cast<std::size_t>(b)][0];
-        int a = first;
-        for (int step = 1; step <= n; ++step) {
-            a = next(a);
-            if (a < 0) return false;
-            if (a == first) {
-                if (step != n) return false;
-                break;
-            }
-            if (step == n) return false;
-        }
+        for (int e = 0; e < 3; ++e) edges[static_cast<std::size_t>(fill[t[e]]++)] = {t[(e + 1) % 3], t[(e + 2) % 3]};
+}
+
+bool VertexLinks::singleCycle(std::size_t v) const {
+    const int b = start[v], n = start[v + 1] - b;
+    if (n < 3) return false;
+    auto next = [&](int a) {
+        for (int k = b; k < b + n; ++k)
+            if (edges[static_cast<std::size_t>(k)][0] == a) return edges[static_cast<std::size_t>(k)][1];
+        return -1;
+    };
+    // With out-degree <= 1, coming back to the first link vertex for the first time after exactly n steps
+    // visits n distinct sources: all n link edges, one cycle.
+    const int first = edges[static_cast<std::size_t>(b)][0];
+    int a = first;
+    for (int step = 1; step <= n; ++step) {
+        a = next(a);
+        if (a < 0 || (a == first) != (step == n)) return false;
     }
+    return true;
+}
+
+namespace {
+
+// Every vertex's link is one closed cycle: then every directed edge is used once and has its reverse, and the
+// triangles around each vertex form one disc: a closed, consistently oriented 2-manifold. Unreferenced vertices are
+// ignored.
+bool linksAreSingleCycles(const Mesh& mesh) {
+    for (const auto& t : mesh.triangles)
+        if (t[0] == t[1] || t[1] == t[2] || t[0] == t[2]) return false;
+    const VertexLinks links(mesh);
+    for (std::size_t v = 0; v < mesh.points.size(); ++v)
+        if (links.count(v) != 0 && !links.singleCycle(v)) return false;
     return true;
 }
 

@@ -2,12 +2,25 @@
 // Internal: the topology checks of the report done on flat arrays (no CGAL Surface_mesh build), for meshes whose
 // self-intersection status is already known. See detail::analyseMesh.
 
+#include <array>
+#include <cstddef>
 #include <optional>
+#include <vector>
 
 #include "jumeau/geometry/Mesh.h"
 #include "jumeau/geometry/MeshAnalysis.h"
 
 namespace jumeau::geometry::detail {
+
+// Each vertex's link: for every triangle (v, a, b) around v, the link edge a -> b; stored by vertex (CSR).
+struct VertexLinks {
+    explicit VertexLinks(const Mesh& mesh);
+    std::vector<int> start;                // the edges of vertex v: edges[start[v] .. start[v + 1])
+    std::vector<std::array<int, 2>> edges;
+    int count(std::size_t v) const { return start[v + 1] - start[v]; }
+    // The link of v is one closed cycle of at least 3 edges: the triangles around v form one disc.
+    bool singleCycle(std::size_t v) const;
+};
 
 // Closed, manifold, components, volume and area from flat arrays. Outward orientation for a closed manifold free of
 // self-intersections: each component's nesting depth (how many others enclose it: a box test, then the parity of a

@@ -4,6 +4,8 @@
 
 #include "SelfIntersection.h"
 
+#include "MeshChecks.h"
+
 #include <CGAL/Exact_predicates_inexact_constructions_kernel.h>
 
 #include <algorithm>
@@ -112,17 +114,9 @@ private:
 // Only the vertices flagged in `needed` are examined when it is given (the others stay uncertified).
 std::vector<char> certifiedFans(const Mesh& mesh, const std::vector<char>* needed) {
     const std::size_t nv = mesh.points.size();
-    std::vector<int> start(nv + 1, 0);
-    for (const auto& t : mesh.triangles)
-        for (int v : t) ++start[static_cast<std::size_t>(v) + 1];
-    for (std::size_t v = 0; v < nv; ++v) start[v + 1] += start[v];
-    std::vector<std::array<int, 2>> link(static_cast<std::size_t>(start[nv]));
-    {
-        std::vector<int> fill(start.begin(), start.end() - 1);
-        for (const auto& t : mesh.triangles)
-            for (int e = 0; e < 3; ++e)
-                link[static_cast<std::size_t>(fill[t[e]]++)] = {t[(e + 1) % 3], t[(e + 2) % 3]};
-    }
+    const VertexLinks links(mesh);
+    const auto& start = links.start;
+    const auto& link = links.edges;
     std::vector<char> ok(nv, 0);
     parallelChunks(nv, [&](std::size_t vb, std::size_t ve) {
         for (std::size_t v = vb; v < ve; ++v) {
@@ -137,22 +131,7 @@ std::vector<char> certifiedFans(const Mesh& mesh, const std::vector<char>* neede
                 return std::array<double, 3>{u[1] * w[2] - u[2] * w[1], u[2] * w[0] - u[0] * w[2],
                                              u[0] * w[1] - u[1] * w[0]};
             };
-            // Link a single cycle.
-            bool cycle = true;
-            {
-                auto next = [&](int a) {
-                    for (int k = b; k < b + n; ++k)
-                        if (link[static_cast<std::size_t>(k)][0] == a) return link[static_cast<std::size_t>(k)][1];
-                    return -1;
-                };
-                const int first = link[static_cast<std::size_t>(b)][0];
-                int a = first;
-                for (int step = 1; step <= n && cycle; ++step) {
-                    a = next(a);
-                    if (a < 0 || (a == first) != (step == n)) cycle = false;
-                }
-            }
-            if (!cycle) continue;
+            if (!links.singleCycle(v)) continue;
             std::array<double, 3> normal{0, 0, 0};
             for (int k = b; k < b + n; ++k) {
                 const auto c = crossp(rel(link[static_cast<std::size_t>(k)][0]), rel(link[static_cast<std::size_t>(k)][1]));
