@@ -14,7 +14,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <string>
 
 #include <itkCenteredTransformInitializer.h>
@@ -25,9 +24,8 @@
 #include <itkRegularStepGradientDescentOptimizerv4.h>
 #include <itkVersorRigid3DTransform.h>
 
-#include <nlohmann/json.hpp>
-
 #include "MovedMrLikeCopy.h"
+#include "PhantomTruth.h"
 #include "TestData.h"
 #include "jumeau/imaging/DicomSeriesReader.h"
 #include "jumeau/imaging/Registration.h"
@@ -58,13 +56,7 @@ Pair phantomPair() {
     p.name = "phantom CT->MR";
     p.fixed = firstSeries(dir / "ct");
     p.moving = firstSeries(dir / "mr");
-    std::ifstream in(dir / "truth.json");
-    const auto j = nlohmann::json::parse(in);
-    std::array<std::array<double, 4>, 4> m{};
-    for (std::size_t r = 0; r < 4; ++r)
-        for (std::size_t c = 0; c < 4; ++c)
-            m[r][c] = j.at("transforms").at("mr").at("matrix").at(r).at(c).get<double>();
-    p.truth = Transform::fromMatrix4(m);
+    p.truth = test::phantomTruthTransform(dir, "mr");
     auto labels = readLabelMap(dir / "labels" / "labels.seg.nrrd");
     if (!labels) throw std::runtime_error(labels.error().message);
     const ImageGeometry& g = labels->geometry();

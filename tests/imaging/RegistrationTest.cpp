@@ -8,12 +8,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
 #include <random>
 
-#include <nlohmann/json.hpp>
-
 #include "MovedMrLikeCopy.h"
+#include "PhantomTruth.h"
 #include "TestData.h"
 #include "jumeau/imaging/DicomSeriesReader.h"
 #include "jumeau/imaging/Registration.h"
@@ -28,13 +26,7 @@ namespace {
 constexpr double kPi = 3.14159265358979323846;
 
 Transform truthTransform(const std::string& which) {
-    std::ifstream in(test::phantomCase() / "truth.json");
-    const auto j = nlohmann::json::parse(in);
-    std::array<std::array<double, 4>, 4> m{};
-    for (std::size_t r = 0; r < 4; ++r)
-        for (std::size_t c = 0; c < 4; ++c)
-            m[r][c] = j.at("transforms").at(which).at("matrix").at(r).at(c).get<double>();
-    return Transform::fromMatrix4(m);
+    return test::phantomTruthTransform(test::phantomCase(), which);
 }
 
 Volume loadSeries(const fs::path& folder) {

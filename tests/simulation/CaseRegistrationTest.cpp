@@ -4,12 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <fstream>
-
-#include <nlohmann/json.hpp>
+#include <stdexcept>
 
 #include "TestData.h"
 #include "jumeau/simulation/CaseRegistration.h"
+#include "jumeau/simulation/DemoCase.h"
 
 using namespace jumeau;
 using namespace jumeau::simulation;
@@ -17,13 +16,9 @@ using namespace jumeau::simulation;
 namespace {
 
 geometry::Transform truthTransform(const std::string& which) {
-    std::ifstream in(test::phantomCase() / "truth.json");
-    const auto j = nlohmann::json::parse(in);
-    std::array<std::array<double, 4>, 4> m{};
-    for (std::size_t r = 0; r < 4; ++r)
-        for (std::size_t c = 0; c < 4; ++c)
-            m[r][c] = j.at("transforms").at(which).at("matrix").at(r).at(c).get<double>();
-    return geometry::Transform::fromMatrix4(m);
+    const auto truth = readDemoCaseTruth(test::phantomCase());
+    if (!truth) throw std::runtime_error(truth.error().describe());
+    return which == "us" ? truth->ctToUs : truth->ctToMr;
 }
 
 std::size_t indexOfModality(const Case& c, const std::string& modality) {

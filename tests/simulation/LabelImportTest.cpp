@@ -11,11 +11,10 @@
 #include <map>
 #include <numeric>
 
-#include <nlohmann/json.hpp>
-
 #include "TestData.h"
 #include "jumeau/imaging/Resample.h"
 #include "jumeau/imaging/VolumeIO.h"
+#include "jumeau/simulation/DemoCase.h"
 #include "jumeau/simulation/LabelImport.h"
 
 using namespace jumeau;
@@ -257,12 +256,9 @@ TEST(LabelImport, PhantomCtLabelsOntoTheMrThroughTheKnownTransform) {
     // The MR is the reference; the CT labels are brought over with the ground-truth CT->MR transform, so each
     // tumour must sit where truth.json says the MR shows it.
     const fs::path phantom = test::phantomCase();
-    std::ifstream in(phantom / "truth.json");
-    const auto truth = nlohmann::json::parse(in);
-    std::array<std::array<double, 4>, 4> m{};
-    for (int r = 0; r < 4; ++r)
-        for (int col = 0; col < 4; ++col) m[r][col] = truth["transforms"]["mr"]["matrix"][r][col].get<double>();
-    const auto ctToMr = geometry::Transform::fromMatrix4(m);
+    const auto truth = readDemoCaseTruth(phantom);
+    ASSERT_TRUE(truth.ok()) << truth.error().describe();
+    const geometry::Transform ctToMr = truth->ctToMr;
     auto mr = imaging::loadDicomFolder(phantom / "mr");
     ASSERT_TRUE(mr.ok()) << mr.error().message;
     auto c = caseFromSeries(std::move(mr->series), (phantom / "mr").string());
@@ -274,8 +270,8 @@ TEST(LabelImport, PhantomCtLabelsOntoTheMrThroughTheKnownTransform) {
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_TRUE(anyWarning(*r, "resampled (nearest, through the given transform)"));
     const auto& g = c->labels->geometry();
-    for (const auto& t : truth["tumours"]) {
-        const auto* s = c->labels->findByName(t["name"].get<std::string>());
+    for (const PhantomTumour& t : truth->tumours) {
+        const auto* s = c->labels->findByName(t.name);
         ASSERT_NE(s, nullptr);
         Vec3 sum;
         std::size_t n = 0;
@@ -287,9 +283,8 @@ TEST(LabelImport, PhantomCtLabelsOntoTheMrThroughTheKnownTransform) {
                         ++n;
                     }
         ASSERT_GT(n, 0u) << s->name;
-        const Vec3 centreCt{t["centre"][0].get<double>(), t["centre"][1].get<double>(), t["centre"][2].get<double>()};
-        const Vec3 expected = ctToMr.apply(centreCt);
-        const double radius = t["radiusMm"].get<double>();
+        const Vec3 expected = ctToMr.apply(t.centre);
+        const double radius = t.radiusMm;
         std::printf("%s: centre in MR off by %.2f mm, volume %.2f ml (sphere %.2f ml)\n", s->name.c_str(),
                     distance(sum / double(n), expected), n * g.voxelVolumeMm3() / 1000,
                     4.0 / 3.0 * 3.14159265 * radius * radius * radius / 1000);
