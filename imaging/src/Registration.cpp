@@ -24,6 +24,7 @@
 #include <itkSmoothingRecursiveGaussianImageFilter.h>
 #include <itkVersorRigid3DTransform.h>
 
+#include "ItkImages.h"
 #include "ItkTransforms.h"
 #include "RegistrationInternal.h"
 #include "jumeau/imaging/Registration.h"
@@ -57,21 +58,7 @@ std::string describeSpacing(const ImageGeometry& g) {
 // ---- Volumes as ITK images ----------------------------------------------------------------------------------
 
 template <typename Pixel> typename itk::Image<Pixel, 3>::Pointer allocate(const ImageGeometry& g) {
-    auto image = itk::Image<Pixel, 3>::New();
-    typename itk::Image<Pixel, 3>::RegionType region;
-    typename itk::Image<Pixel, 3>::SpacingType spacing;
-    typename itk::Image<Pixel, 3>::PointType origin;
-    typename itk::Image<Pixel, 3>::DirectionType direction;
-    for (unsigned a = 0; a < 3; ++a) {
-        region.SetSize(a, static_cast<itk::SizeValueType>(g.size[a]));
-        spacing[a] = g.spacing[static_cast<int>(a)];
-        origin[a] = g.origin[static_cast<int>(a)];
-        for (unsigned c = 0; c < 3; ++c) direction(a, c) = g.direction.m[a][c];
-    }
-    image->SetRegions(region);
-    image->SetSpacing(spacing);
-    image->SetOrigin(origin);
-    image->SetDirection(direction);
+    auto image = detail::itkImageOnGrid<Pixel>(g);
     image->Allocate();
     return image;
 }

@@ -18,6 +18,8 @@
 #include <itkNrrdImageIOFactory.h>
 #include <itkRGBPixel.h>
 
+#include "ItkImages.h"
+
 namespace jumeau::imaging {
 
 namespace fs = std::filesystem;
@@ -63,21 +65,7 @@ Result<void> writeTyped(const Volume& volume, const fs::path& file, const itk::M
     using Pixel = typename ItkPixelOf<T>::type;
     using Image = itk::Image<Pixel, 3>;
     const ImageGeometry& g = volume.geometry();
-    auto image = Image::New();
-    typename Image::RegionType region;
-    typename Image::SpacingType spacing;
-    typename Image::PointType origin;
-    typename Image::DirectionType direction;
-    for (unsigned a = 0; a < 3; ++a) {
-        region.SetSize(a, static_cast<itk::SizeValueType>(g.size[a]));
-        spacing[a] = g.spacing[static_cast<int>(a)];
-        origin[a] = g.origin[static_cast<int>(a)];
-        for (unsigned c = 0; c < 3; ++c) direction[a][c] = g.direction.m[a][c]; // both: columns are index axes, LPS
-    }
-    image->SetRegions(region);
-    image->SetSpacing(spacing);
-    image->SetOrigin(origin);
-    image->SetDirection(direction);
+    auto image = detail::itkImageOnGrid<Pixel>(g);
     std::vector<Pixel> rgbCopy; // RGB goes through a copy: ITK's RGBPixel is a different class from our Rgb8
     if constexpr (std::is_same_v<T, Rgb8>) {
         const Rgb8* src = volume.data<Rgb8>();
