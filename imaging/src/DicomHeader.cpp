@@ -1293,6 +1293,10 @@ ScannedFile scanSource(const ByteSource& src, const fs::path& file, const std::s
     if (fileSize == 0)
         return skip(bare ? ErrorCode::Corrupt : ErrorCode::InvalidInput,
                     bare ? "the deflated data set is empty" : "empty file (0 bytes): not a DICOM file");
+    // The common case first, from one read of the file's head: the plain parse checks the preamble and the meta
+    // header itself and declines deflated data sets (and anything else it is unsure of), which go on below.
+    if (!bare && plainScanEnabled())
+        if (auto plain = scanPlain(src, file)) return std::move(*plain);
 
     unsigned char pre[132] = {};
     const bool hasPreamble = !bare &&
@@ -1308,8 +1312,6 @@ ScannedFile scanSource(const ByteSource& src, const fs::path& file, const std::s
         if (const MetaHeader meta = readMetaHeader(src, file);
             DcmXfer(meta.transferSyntax.c_str()).getStreamCompression() != ESC_none)
             return scanDeflated(src, file, meta);
-    if (hasPreamble && surelyNotDeflated && plainScanEnabled())
-        if (auto plain = scanPlain(src, file)) return std::move(*plain);
 
     std::unique_ptr<DcmInputStream> stream = openStream(src.memory(), file);
     if (stream->status().bad()) return skip(ErrorCode::IoError, std::string("cannot open: ") + stream->status().text());
