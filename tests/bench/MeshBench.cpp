@@ -10,6 +10,7 @@
 //
 //   jumeau_bench_mesh --report [--quick] [--only NAME] [--no-mesh3] [--stages] [--mesh3-max-vertices N]
 //                              [--phantom DIR] [--ircad DIR]
+//   jumeau_bench_mesh --profile N [--only NAME]: Jumeau's meshing alone, N times per case, best time and stages.
 // --quick: the synthetic organ and the phantom only (the CTest smoke run). Without --report: Google Benchmark on the
 // synthetic organ.
 
@@ -232,6 +233,7 @@ BENCHMARK(BM_VtkFlyingEdgesWindowedSinc)->Unit(benchmark::kMillisecond);
 
 struct Options {
     bool quick = false, mesh3 = true, stages = false;
+    int profileRepeats = 0; // --profile N: only Jumeau's meshing, N times per case (for perf)
     int mesh3MaxVertices = 2'000'000;
     std::string only;
     std::filesystem::path phantom = JUMEAU_TEST_PHANTOM_DIR;
@@ -316,6 +318,24 @@ std::string validity(const Measured& m) {
     if (m.check.triangles == 0) s += "empty ";
     if (!s.empty()) s.pop_back();
     return s;
+}
+
+// Jumeau's meshing alone, repeated (a profiler then sees the mesher, not the benchmark's own checks).
+int profile(const Options& o) {
+    for (const Case& c : loadCases(o)) {
+        double best = 1e300;
+        MeshingResult kept;
+        for (int i = 0; i < o.profileRepeats; ++i) {
+            const auto t0 = std::chrono::steady_clock::now();
+            jumeauMesh(c.grid, &kept);
+            best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        }
+        std::printf("%-24s best of %d: %.3f s, %zu triangles;", c.name.c_str(), o.profileRepeats, best,
+                    kept.mesh.triangleCount());
+        for (const auto& [stage, seconds] : kept.stageSeconds) std::printf(" %s %.3f", stage.c_str(), seconds);
+        std::printf("\n");
+    }
+    return 0;
 }
 
 int report(const Options& o) {
@@ -407,11 +427,13 @@ int main(int argc, char** argv) {
         else if (a == "--quick") o.quick = true;
         else if (a == "--no-mesh3") o.mesh3 = false;
         else if (a == "--stages") o.stages = true;
+        else if (a == "--profile") o.profileRepeats = std::max(1, std::atoi(value("--profile")->c_str()));
         else if (a == "--only") o.only = *value("--only");
         else if (a == "--phantom") o.phantom = *value("--phantom");
         else if (a == "--ircad") o.ircad = *value("--ircad");
         else if (a == "--mesh3-max-vertices") o.mesh3MaxVertices = std::atoi(value("--mesh3-max-vertices")->c_str());
     }
+    if (o.profileRepeats > 0) return profile(o);
     if (doReport) return report(o);
     benchmark::Initialize(&argc, argv);
     benchmark::RunSpecifiedBenchmarks();
