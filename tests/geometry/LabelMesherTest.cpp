@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <iostream>
 #include <numbers>
+#include <optional>
 #include <random>
 
 #include "MeshTestShapes.h"
@@ -323,6 +326,106 @@ TEST(LabelMesher, UnsmoothedSurfaceIsTheExactLevelSetWithFewerTriangles) {
         if (name == "box") {
             EXPECT_LT(r->mesh.triangleCount(), freudenthalTriangles * 6 / 10);
         }
+    }
+}
+
+namespace {
+
+// Sets JUMEAU_MESH_THREADS for a scope (the meshing chain reads it on every call).
+class MeshThreads {
+public:
+    explicit MeshThreads(int n) {
+        if (const char* old = std::getenv("JUMEAU_MESH_THREADS")) m_old = old;
+        setenv("JUMEAU_MESH_THREADS", std::to_string(n).c_str(), 1);
+    }
+    ~MeshThreads() {
+        if (m_old)
+            setenv("JUMEAU_MESH_THREADS", m_old->c_str(), 1);
+        else
+            unsetenv("JUMEAU_MESH_THREADS");
+    }
+    MeshThreads(const MeshThreads&) = delete;
+    MeshThreads& operator=(const MeshThreads&) = delete;
+
+private:
+    std::optional<std::string> m_old;
+};
+
+} // namespace
+
+TEST(LabelMesher, SlabbedExtractionIsTheExactLevelSetWhateverTheThreads) {
+    // Masks big enough for the extraction to cut the z range into several slabs (extracted and flat-merged apart,
+    // then joined through the shared layers, the face diagonals there merged last): on adversarial content at
+    // every cut, the unsmoothed surface must stay the exact Freudenthal level set (valid, same enclosed volume),
+    // and be the very same mesh on 1 and 2 threads (the slab cut depends on the mask only).
+    std::mt19937 rng(23);
+    std::vector<std::pair<std::string, BinaryGrid>> masks;
+    auto grid = [](std::array<int, 3> size) {
+        BinaryGrid g;
+        g.size = size;
+        g.spacing = {0.6, 0.8, 1.5};
+        g.voxels.assign(g.voxelCount(), Outside);
+        return g;
+    };
+    auto index = [](const BinaryGrid& g, int i, int j, int k) {
+        return static_cast<std::size_t>(i) +
+               static_cast<std::size_t>(g.size[0]) *
+                   (static_cast<std::size_t>(j) + static_cast<std::size_t>(g.size[1]) * k);
+    };
+    {
+        BinaryGrid g = grid({34, 30, 40});
+        std::bernoulli_distribution in(0.5);
+        for (auto& v : g.voxels) v = in(rng) ? Inside : Outside;
+        masks.emplace_back("noise", g);
+    }
+    {
+        BinaryGrid g = grid({30, 28, 44});
+        for (int k = 0; k < 44; ++k)
+            for (int j = 0; j < 28; ++j)
+                for (int i = 0; i < 30; ++i)
+                    if ((i + j + k) % 2 == 0) g.voxels[index(g, i, j, k)] = Inside;
+        masks.emplace_back("checkerboard", g);
+    }
+    {
+        // Flat faces (most merges) and edge-only contacts on every layer: a box with a diagonal staircase of voxels
+        // touching it and each other by edges and corners.
+        BinaryGrid g = grid({48, 44, 60});
+        for (int k = 4; k < 56; ++k)
+            for (int j = 4; j < 30; ++j)
+                for (int i = 4; i < 30; ++i) g.voxels[index(g, i, j, k)] = Inside;
+        for (int k = 1; k < 59; ++k) {
+            g.voxels[index(g, 31 + k % 2, 31 + (k / 2) % 2, k)] = Inside;
+            g.voxels[index(g, 36 + k % 3, 38 - k % 2, k)] = Inside;
+        }
+        masks.emplace_back("box and staircases", g);
+    }
+    MeshingOptions raw;
+    raw.smoothingIterations = 0;
+    raw.preserveVolume = false;
+    for (const auto& [name, g] : masks) {
+        SCOPED_TRACE(name);
+        Result<MeshingResult> one = [&] {
+            MeshThreads threads(1);
+            return meshBinaryGrid(g, raw);
+        }();
+        Result<MeshingResult> two = [&] {
+            MeshThreads threads(2);
+            return meshBinaryGrid(g, raw);
+        }();
+        ASSERT_TRUE(one.ok()) << one.error().describe();
+        ASSERT_TRUE(two.ok()) << two.error().describe();
+        EXPECT_TRUE(one->mesh.points == two->mesh.points);
+        EXPECT_TRUE(one->mesh.triangles == two->mesh.triangles);
+        EXPECT_TRUE(one->warnings.empty());
+        expectValid(*one);
+        const MeshReport cgal = analyseMesh(one->mesh);
+        EXPECT_TRUE(cgal.valid()) << cgal.describe();
+        const auto [voxels, freudenthalTriangles] = freudenthalLevelSet(g);
+        const double expectedMm3 = voxels * 0.6 * 0.8 * 1.5;
+        EXPECT_NEAR(one->mesh.signedVolumeMm3(), expectedMm3, 1e-4 * expectedMm3);
+        EXPECT_LE(one->mesh.triangleCount(), freudenthalTriangles);
+        std::cout << name << ": " << one->mesh.triangleCount() << " triangles, Freudenthal " << freudenthalTriangles
+                  << "\n";
     }
 }
 
