@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "CgalMeshOps.h"
+#include "MeshChecks.h"
 #include "SelfIntersection.h"
 
 namespace jumeau::geometry {
@@ -687,13 +688,17 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
         return makeError(ErrorCode::Cancelled, "meshing cancelled");
     // Whether the current mesh is known to be free of self-intersections (saves re-testing it for the report).
     std::optional<bool> knownSelfIntersecting;
+    // The vertex links of the extracted triangles, for the self-intersection tests and the report while the
+    // triangles stay these (smoothing and reverts move vertices only).
+    std::optional<detail::VertexLinks> links;
     if (options.smoothingIterations > 0 || options.preserveVolume) {
+        links.emplace(mesh);
         // One full test; after each local revert only the triangles around the moved vertices are re-tested (the
         // others were clean and did not move).
-        auto bad = detail::findSelfIntersections(mesh);
+        auto bad = detail::findSelfIntersections(mesh, nullptr, &*links);
         for (int round = 0; round < 6 && !bad.empty(); ++round) {
             const std::vector<char> moved = revertAround(mesh, ex, frame, bad, smoother.adjacency(), round);
-            bad = detail::findSelfIntersections(mesh, &moved);
+            bad = detail::findSelfIntersections(mesh, &moved, &*links);
         }
         if (!bad.empty()) {
             mesh = unsmoothedMesh();
@@ -728,6 +733,7 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
             }
             const bool progressed = decimated->triangleCount() < current;
             mesh = std::move(decimated).value();
+            links.reset();
             knownSelfIntersecting = false;
             current = mesh.triangleCount();
             if (!progressed || target == 0) break; // error bound reached, or a bound-only run (one stage)
@@ -745,13 +751,14 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
             result.warnings.push_back(what + ": remeshing gave an invalid mesh (" + r.describe() + "); not remeshed");
         else {
             mesh = std::move(remeshed).value();
+            links.reset();
             knownSelfIntersecting = r.selfIntersecting;
         }
         lap("remesh");
     }
 
     if (!reportProgress(progress, 0.9, "checking")) return makeError(ErrorCode::Cancelled, "meshing cancelled");
-    result.report = detail::analyseMesh(mesh, knownSelfIntersecting);
+    result.report = detail::analyseMesh(mesh, knownSelfIntersecting, links ? &*links : nullptr);
     if (!result.report.valid()) {
         // Cannot happen for the unsmoothed level set; say so loudly rather than return a bad mesh silently.
         const Mesh unsmoothed = unsmoothedMesh();

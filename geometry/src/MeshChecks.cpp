@@ -2,10 +2,12 @@
 #define CGAL_NDEBUG 1
 
 #include "MeshChecks.h"
+#include "SelfIntersection.h"
 
 #include <CGAL/Exact_predicates_inexact_constructions_kernel.h>
 
 #include <algorithm>
+#include <atomic>
 #include <array>
 #include <cstdint>
 #include <limits>
@@ -26,6 +28,10 @@ VertexLinks::VertexLinks(const Mesh& mesh) : start(mesh.points.size() + 1, 0) {
 }
 
 bool VertexLinks::singleCycle(std::size_t v) const {
+    return cycle(v, nullptr);
+}
+
+bool VertexLinks::cycle(std::size_t v, int* ring) const {
     const int b = start[v], n = start[v + 1] - b;
     if (n < 3) return false;
     auto next = [&](int a) {
@@ -38,6 +44,7 @@ bool VertexLinks::singleCycle(std::size_t v) const {
     const int first = edges[static_cast<std::size_t>(b)][0];
     int a = first;
     for (int step = 1; step <= n; ++step) {
+        if (ring) ring[step - 1] = a;
         a = next(a);
         if (a < 0 || (a == first) != (step == n)) return false;
     }
@@ -49,13 +56,18 @@ namespace {
 // Every vertex's link is one closed cycle: then every directed edge is used once and has its reverse, and the
 // triangles around each vertex form one disc: a closed, consistently oriented 2-manifold. Unreferenced vertices are
 // ignored.
-bool linksAreSingleCycles(const Mesh& mesh) {
+bool linksAreSingleCycles(const Mesh& mesh, const VertexLinks* given) {
     for (const auto& t : mesh.triangles)
         if (t[0] == t[1] || t[1] == t[2] || t[0] == t[2]) return false;
-    const VertexLinks links(mesh);
-    for (std::size_t v = 0; v < mesh.points.size(); ++v)
-        if (links.count(v) != 0 && !links.singleCycle(v)) return false;
-    return true;
+    std::optional<VertexLinks> own;
+    if (!given) own.emplace(mesh);
+    const VertexLinks& links = given ? *given : *own;
+    std::atomic<bool> ok{true};
+    parallelChunks(mesh.points.size(), [&](std::size_t b, std::size_t e) {
+        for (std::size_t v = b; v < e && ok.load(std::memory_order_relaxed); ++v)
+            if (links.count(v) != 0 && !links.singleCycle(v)) ok = false;
+    });
+    return ok;
 }
 
 int findRoot(std::vector<int>& parent, int v) {
@@ -110,13 +122,13 @@ std::optional<bool> oddCrossings(const Mesh& mesh, const std::vector<std::uint32
 
 } // namespace
 
-std::optional<MeshReport> fastReport(const Mesh& mesh, bool selfIntersecting) {
+std::optional<MeshReport> fastReport(const Mesh& mesh, bool selfIntersecting, const VertexLinks* links) {
     MeshReport r;
     r.triangles = mesh.triangleCount();
     r.volumeMl = mesh.signedVolumeMm3() / 1000.0;
     r.areaCm2 = mesh.areaMm2() / 100.0;
     r.selfIntersecting = selfIntersecting;
-    if (mesh.empty() || !mesh.indicesValid() || !linksAreSingleCycles(mesh)) return std::nullopt;
+    if (mesh.empty() || !mesh.indicesValid() || !linksAreSingleCycles(mesh, links)) return std::nullopt;
     r.closed = r.manifold = true;
 
     // Components (vertex union-find; on a manifold, vertex- and edge-connectivity agree).
