@@ -4,7 +4,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <mutex>
 #include <optional>
+#include <tuple>
 
 #include "CgalMeshOps.h"
 #include "MeshChecks.h"
@@ -379,6 +381,7 @@ std::array<float, 3> toFloat(const Vec3& v) {
 // triangle, so taking the vertex after v in each of its triangles lists each neighbour of v exactly once.
 struct Adjacency {
     std::vector<int> start, nbr;
+    std::vector<int> opposite; // the third vertex of the triangle (v, nbr, opposite)
 };
 Adjacency buildAdjacency(std::size_t nv, const std::vector<std::array<int, 3>>& tris) {
     Adjacency a;
@@ -387,9 +390,14 @@ Adjacency buildAdjacency(std::size_t nv, const std::vector<std::array<int, 3>>& 
         for (int v : t) ++a.start[static_cast<std::size_t>(v) + 1];
     for (std::size_t v = 0; v < nv; ++v) a.start[v + 1] += a.start[v];
     a.nbr.resize(static_cast<std::size_t>(a.start[nv]));
+    a.opposite.resize(a.nbr.size());
     std::vector<int> fill(a.start.begin(), a.start.end() - 1);
     for (const auto& t : tris)
-        for (int e = 0; e < 3; ++e) a.nbr[static_cast<std::size_t>(fill[t[e]]++)] = t[(e + 1) % 3];
+        for (int e = 0; e < 3; ++e) {
+            const auto k = static_cast<std::size_t>(fill[t[e]]++);
+            a.nbr[k] = t[(e + 1) % 3];
+            a.opposite[k] = t[(e + 2) % 3];
+        }
     return a;
 }
 
@@ -405,17 +413,6 @@ public:
 
     const std::vector<Vec3>& positions() const { return m_pos; }
     const Adjacency& adjacency() const { return m_adj; }
-
-    void taubin(int iterations) {
-        // lambda|mu with mu slightly larger than lambda: a low-pass filter that removes the voxel staircase without
-        // the shrinkage of plain Laplacian smoothing.
-        constexpr double lambda = 0.5, mu = -0.53;
-        std::vector<Vec3> next(m_pos.size());
-        for (int it = 0; it < iterations; ++it) {
-            step(lambda, next);
-            step(mu, next);
-        }
-    }
 
     // Windowed-sinc low-pass (Taubin, Zhang & Golub 1996): f(K) x with K = I - W the uniform Laplacian's spectrum
     // in [0, 2], f the Hamming-windowed Fourier series of the ideal low-pass in theta (k = 1 - cos theta), as a
@@ -480,50 +477,111 @@ public:
         return out;
     }
 
-    // Constrained Taubin iterations on the given vertices only, from their unsmoothed positions (the others are
-    // in other components, so they neither move nor are read).
-    void taubinOn(const std::vector<int>& vertices, int iterations) {
+    // The vertices at a boundary shared with another structure and `rings` rings of neighbours around them.
+    std::vector<int> nearNeighbourStructures(int rings) const {
+        std::vector<char> mark(m_pos.size(), 0);
+        std::vector<int> out, frontier;
+        for (std::size_t i = 0; i < m_pos.size(); ++i)
+            if (m_ex.vertices[i].neighbour) {
+                mark[i] = 1;
+                frontier.push_back(static_cast<int>(i));
+            }
+        out = frontier;
+        for (int r = 0; r < rings && !frontier.empty(); ++r) {
+            std::vector<int> next;
+            for (int v : frontier)
+                for (int k = m_adj.start[v]; k < m_adj.start[v + 1]; ++k)
+                    if (!mark[m_adj.nbr[k]]) {
+                        mark[m_adj.nbr[k]] = 1;
+                        next.push_back(m_adj.nbr[k]);
+                    }
+            out.insert(out.end(), next.begin(), next.end());
+            frontier.swap(next);
+        }
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+
+    // Constrained Taubin iterations on the given vertices only (the others are read, not moved); from their
+    // unsmoothed positions when `restart`.
+    void taubinOn(const std::vector<int>& vertices, int iterations, bool restart) {
         if (vertices.empty()) return;
-        for (int v : vertices) m_pos[static_cast<std::size_t>(v)] = m_ex.vertices[static_cast<std::size_t>(v)].mid;
+        if (restart)
+            for (int v : vertices) m_pos[static_cast<std::size_t>(v)] = m_ex.vertices[static_cast<std::size_t>(v)].mid;
         constexpr double lambda = 0.5, mu = -0.53;
         std::vector<Vec3> next(vertices.size());
         for (int it = 0; it < 2 * iterations; ++it) {
             const double factor = it % 2 == 0 ? lambda : mu;
-            for (std::size_t j = 0; j < vertices.size(); ++j) {
-                const auto i = static_cast<std::size_t>(vertices[j]);
-                next[j] = constrain(i, m_pos[i] + (neighbourMean(m_pos, i) - m_pos[i]) * factor);
-            }
+            parallelChunks(vertices.size(), [&](std::size_t b, std::size_t e) {
+                for (std::size_t j = b; j < e; ++j) {
+                    const auto i = static_cast<std::size_t>(vertices[j]);
+                    next[j] = constrain(i, m_pos[i] + (neighbourMean(m_pos, i) - m_pos[i]) * factor);
+                }
+            });
             for (std::size_t j = 0; j < vertices.size(); ++j) m_pos[static_cast<std::size_t>(vertices[j])] = next[j];
         }
     }
 
     // Uniform offset along LPS vertex normals restoring the target volume (within the constraint, so a few rounds).
+    // The normals and the area are kept from round to round while each round cuts the volume error at least tenfold
+    // (the offsets are then a small fraction of a voxel); otherwise (clamped vertices, tiny parts) they are
+    // recomputed.
     void restoreVolume(double targetMm3) {
+        double volume = 0, area = 0, lastError = 0;
+        std::vector<Vec3> worldNormal;
         for (int round = 0; round < 6; ++round) {
-            const auto [volume, area] = volumeAndArea();
-            if (area <= 0 || std::abs(volume - targetMm3) <= 1e-5 * targetMm3) return;
-            const double delta = (targetMm3 - volume) / area;
-            std::vector<Vec3> n(m_pos.size());
-            for (const auto& t : m_ex.triangles) {
-                const Vec3 fn = cross(m_pos[t[1]] - m_pos[t[0]], m_pos[t[2]] - m_pos[t[0]]);
-                for (int v : t) n[v] += fn;
+            const bool fresh = worldNormal.empty();
+            if (fresh) std::tie(volume, area) = volumeAndArea(true);
+            const double error = std::abs(volume - targetMm3);
+            if (area <= 0 || error <= 1e-5 * targetMm3) return;
+            if (!fresh && error > 0.1 * lastError) {
+                worldNormal.clear();
+                std::tie(volume, area) = volumeAndArea(true);
             }
+            lastError = std::abs(volume - targetMm3);
+            if (worldNormal.empty()) {
+                // Area-weighted vertex normals, gathered per vertex from its triangles (v, a, b).
+                worldNormal.resize(m_pos.size());
+                parallelChunks(m_pos.size(), [&](std::size_t b, std::size_t e) {
+                    for (std::size_t i = b; i < e; ++i) {
+                        Vec3 n;
+                        for (int k = m_adj.start[i]; k < m_adj.start[i + 1]; ++k)
+                            n += cross(m_pos[static_cast<std::size_t>(m_adj.nbr[k])] - m_pos[i],
+                                       m_pos[static_cast<std::size_t>(m_adj.opposite[k])] - m_pos[i]);
+                        worldNormal[i] = normalized(m_frame.areaMap * n);
+                    }
+                });
+            }
+            const double delta = (targetMm3 - volume) / area;
             parallelChunks(m_pos.size(), [&](std::size_t b, std::size_t e) {
-                for (std::size_t i = b; i < e; ++i) {
-                    const Vec3 worldNormal = normalized(m_frame.areaMap * n[i]);
-                    m_pos[i] = constrain(i, m_pos[i] + m_frame.inv * (worldNormal * delta));
-                }
+                for (std::size_t i = b; i < e; ++i)
+                    m_pos[i] = constrain(i, m_pos[i] + m_frame.inv * (worldNormal[i] * delta));
             });
+            volume = volumeAndArea(false).first;
         }
     }
 
-    // LPS volume (mm3) and area (mm2).
-    std::pair<double, double> volumeAndArea() const {
+    // LPS volume (mm3) and, when asked, area (mm2).
+    std::pair<double, double> volumeAndArea(bool withArea = true) const {
+        // Per-chunk sums added in chunk order, so the result does not depend on thread timing.
+        std::mutex mutex;
+        std::vector<std::array<double, 3>> parts; // chunk begin, volume, area
+        parallelChunks(m_ex.triangles.size(), [&](std::size_t b, std::size_t e) {
+            double vol = 0, area = 0;
+            for (std::size_t i = b; i < e; ++i) {
+                const auto& t = m_ex.triangles[i];
+                const Vec3 &p = m_pos[t[0]], &q = m_pos[t[1]], &r = m_pos[t[2]];
+                vol += dot(p, cross(q, r));
+                if (withArea) area += 0.5 * norm(m_frame.areaMap * cross(q - p, r - p));
+            }
+            const std::lock_guard<std::mutex> lock(mutex);
+            parts.push_back({double(b), vol, area});
+        });
+        std::sort(parts.begin(), parts.end());
         double vol = 0, area = 0;
-        for (const auto& t : m_ex.triangles) {
-            const Vec3 &a = m_pos[t[0]], &b = m_pos[t[1]], &c = m_pos[t[2]];
-            vol += dot(a, cross(b, c));
-            area += 0.5 * norm(m_frame.areaMap * cross(b - a, c - a));
+        for (const auto& part : parts) {
+            vol += part[1];
+            area += part[2];
         }
         return {vol / 6.0 * m_frame.volumeScale, area};
     }
@@ -534,19 +592,6 @@ private:
         Vec3 mean;
         for (int k = s; k < f; ++k) mean += pos[static_cast<std::size_t>(m_adj.nbr[k])];
         return mean / std::max(1, f - s);
-    }
-
-    void step(double factor, std::vector<Vec3>& next) {
-        parallelChunks(m_pos.size(), [&](std::size_t b, std::size_t e) {
-            for (std::size_t i = b; i < e; ++i) {
-                const int s = m_adj.start[i], f = m_adj.start[i + 1];
-                Vec3 mean;
-                for (int k = s; k < f; ++k) mean += m_pos[static_cast<std::size_t>(m_adj.nbr[k])];
-                mean = mean / std::max(1, f - s);
-                next[i] = constrain(i, m_pos[i] + (mean - m_pos[i]) * factor);
-            }
-        });
-        m_pos.swap(next);
     }
 
     // Half a voxel box around the midpoint: the surface stays within half a voxel of the voxel boundary (Hausdorff
@@ -677,8 +722,9 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
         // The low-pass filter clamps only its output; two constrained Taubin iterations then let the vertices next
         // to clamped ones follow, so triangles facing a neighbouring structure stay on their side too.
         smoother.windowedSinc(options.smoothingIterations, kPassBand);
-        smoother.taubinOn(smoother.smallComponents(kSmallComponent), kSmallComponentTaubin);
-        smoother.taubin(2);
+        smoother.taubinOn(smoother.smallComponents(kSmallComponent), kSmallComponentTaubin, true);
+        // Two Taubin iterations (4 steps) reach 4 rings around the clamped vertices at a shared boundary.
+        smoother.taubinOn(smoother.nearNeighbourStructures(4), 2, false);
     }
     if (options.preserveVolume) smoother.restoreVolume(static_cast<double>(insideVoxels) * voxelMm3);
     Mesh mesh = makeMesh(smoother.positions(), ex.triangles, frame, flip);
