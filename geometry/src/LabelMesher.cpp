@@ -522,43 +522,59 @@ public:
         }
     }
 
-    // Uniform offset along LPS vertex normals restoring the target volume (within the constraint, so a few rounds).
-    // The normals and the area are kept from round to round while each round cuts the volume error at least tenfold
-    // (the offsets are then a small fraction of a voxel); otherwise (clamped vertices, tiny parts) they are
-    // recomputed.
+    // Uniform offsets along LPS vertex normals restoring the target volume (within the constraint, so a few rounds).
+    // First with the normals and area of the start: the first offset is the volume error over the area, later ones
+    // divide by the volume change per mm of offset measured in the previous round (a secant step: vertices held by
+    // the half-voxel box or by a neighbouring structure do not move, so the effective area is smaller). If that has
+    // not converged in 4 rounds (tiny parts, where the offsets are not small), it starts again from the same
+    // positions with normals and area recomputed every round.
     void restoreVolume(double targetMm3) {
-        double volume = 0, area = 0, lastError = 0;
-        std::vector<Vec3> worldNormal;
-        for (int round = 0; round < 6; ++round) {
-            const bool fresh = worldNormal.empty();
-            if (fresh) std::tie(volume, area) = volumeAndArea(true);
-            const double error = std::abs(volume - targetMm3);
-            if (area <= 0 || error <= 1e-5 * targetMm3) return;
-            if (!fresh && error > 0.1 * lastError) {
-                worldNormal.clear();
-                std::tie(volume, area) = volumeAndArea(true);
-            }
-            lastError = std::abs(volume - targetMm3);
-            if (worldNormal.empty()) {
-                // Area-weighted vertex normals, gathered per vertex from its triangles (v, a, b).
-                worldNormal.resize(m_pos.size());
-                parallelChunks(m_pos.size(), [&](std::size_t b, std::size_t e) {
-                    for (std::size_t i = b; i < e; ++i) {
-                        Vec3 n;
-                        for (int k = m_adj.start[i]; k < m_adj.start[i + 1]; ++k)
-                            n += cross(m_pos[static_cast<std::size_t>(m_adj.nbr[k])] - m_pos[i],
-                                       m_pos[static_cast<std::size_t>(m_adj.opposite[k])] - m_pos[i]);
-                        worldNormal[i] = normalized(m_frame.areaMap * n);
-                    }
-                });
-            }
-            const double delta = (targetMm3 - volume) / area;
-            parallelChunks(m_pos.size(), [&](std::size_t b, std::size_t e) {
-                for (std::size_t i = b; i < e; ++i)
-                    m_pos[i] = constrain(i, m_pos[i] + m_frame.inv * (worldNormal[i] * delta));
-            });
-            volume = volumeAndArea(false).first;
+        const auto converged = [&](double volume, double area) {
+            return area <= 0 || std::abs(volume - targetMm3) <= 1e-5 * targetMm3;
+        };
+        auto [volume, area] = volumeAndArea(true);
+        if (converged(volume, area)) return;
+        const std::vector<Vec3> start = m_pos;
+        const std::vector<Vec3> normals = worldNormals();
+        double slope = area;
+        for (int round = 0; round < 4; ++round) {
+            const double delta = (targetMm3 - volume) / slope;
+            offset(normals, delta);
+            const double next = volumeAndArea(false).first;
+            if (converged(next, area)) return;
+            const double measured = (next - volume) / delta;
+            slope = measured > 0.05 * area && measured < 2 * area ? measured : area;
+            volume = next;
         }
+        m_pos = start;
+        for (int round = 0; round < 6; ++round) {
+            std::tie(volume, area) = volumeAndArea(true);
+            if (converged(volume, area)) return;
+            offset(worldNormals(), (targetMm3 - volume) / area);
+        }
+    }
+
+    // Area-weighted unit vertex normals in LPS, gathered per vertex from its triangles (v, a, b).
+    std::vector<Vec3> worldNormals() const {
+        std::vector<Vec3> out(m_pos.size());
+        parallelChunks(m_pos.size(), [&](std::size_t b, std::size_t e) {
+            for (std::size_t i = b; i < e; ++i) {
+                Vec3 n;
+                for (int k = m_adj.start[i]; k < m_adj.start[i + 1]; ++k)
+                    n += cross(m_pos[static_cast<std::size_t>(m_adj.nbr[k])] - m_pos[i],
+                               m_pos[static_cast<std::size_t>(m_adj.opposite[k])] - m_pos[i]);
+                out[i] = normalized(m_frame.areaMap * n);
+            }
+        });
+        return out;
+    }
+
+    // Every vertex moved `deltaMm` along its LPS normal, within its constraint.
+    void offset(const std::vector<Vec3>& worldNormal, double deltaMm) {
+        parallelChunks(m_pos.size(), [&](std::size_t b, std::size_t e) {
+            for (std::size_t i = b; i < e; ++i)
+                m_pos[i] = constrain(i, m_pos[i] + m_frame.inv * (worldNormal[i] * deltaMm));
+        });
     }
 
     // LPS volume (mm3) and, when asked, area (mm2).
