@@ -754,7 +754,17 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
     // triangles stay these (smoothing and reverts move vertices only).
     std::optional<detail::VertexLinks> links;
     if (options.smoothingIterations > 0 || options.preserveVolume) {
-        links.emplace(mesh);
+        // The smoother's adjacency lists, for each vertex v and triangle (v, a, b), a and b in triangle order:
+        // the same table, reversed where a mirrored grid flipped the triangles.
+        const Adjacency& adj = smoother.adjacency();
+        links.emplace();
+        links->start = adj.start;
+        links->edges.resize(adj.nbr.size());
+        parallelChunks(adj.nbr.size(), [&](std::size_t b, std::size_t e) {
+            for (std::size_t k = b; k < e; ++k)
+                links->edges[k] = flip ? std::array<int, 2>{adj.opposite[k], adj.nbr[k]}
+                                       : std::array<int, 2>{adj.nbr[k], adj.opposite[k]};
+        });
         // One full test; after each local revert only the triangles around the moved vertices are re-tested (the
         // others were clean and did not move).
         auto bad = detail::findSelfIntersections(mesh, nullptr, &*links);

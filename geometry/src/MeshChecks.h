@@ -14,6 +14,7 @@ namespace jumeau::geometry::detail {
 
 // Each vertex's link: for every triangle (v, a, b) around v, the link edge a -> b; stored by vertex (CSR).
 struct VertexLinks {
+    VertexLinks() = default;
     explicit VertexLinks(const Mesh& mesh);
     std::vector<int> start;                // the edges of vertex v: edges[start[v] .. start[v + 1])
     std::vector<std::array<int, 2>> edges;
