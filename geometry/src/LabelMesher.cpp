@@ -407,6 +407,9 @@ class ConstrainedSmoother {
 public:
     ConstrainedSmoother(const Extraction& ex, const Frame3& frame) : m_ex(ex), m_frame(frame) {
         m_adj = buildAdjacency(ex.vertices.size(), ex.triangles);
+        m_invValence.resize(ex.vertices.size());
+        for (std::size_t i = 0; i < ex.vertices.size(); ++i)
+            m_invValence[i] = 1.0 / std::max(1, m_adj.start[i + 1] - m_adj.start[i]);
         m_pos.reserve(ex.vertices.size());
         for (const auto& v : ex.vertices) m_pos.push_back(v.mid);
     }
@@ -607,7 +610,7 @@ private:
         const int s = m_adj.start[i], f = m_adj.start[i + 1];
         Vec3 mean;
         for (int k = s; k < f; ++k) mean += pos[static_cast<std::size_t>(m_adj.nbr[k])];
-        return mean / std::max(1, f - s);
+        return mean * m_invValence[i]; // a multiplication: the passes are bound by this loop
     }
 
     // Half a voxel box around the midpoint: the surface stays within half a voxel of the voxel boundary (Hausdorff
@@ -628,7 +631,8 @@ private:
     const Extraction& m_ex;
     const Frame3& m_frame;
     Adjacency m_adj;
-    std::vector<Vec3> m_pos; // index space
+    std::vector<double> m_invValence; // 1 / number of neighbours
+    std::vector<Vec3> m_pos;          // index space
 };
 
 // LPS mesh from index-space positions; triangles flipped for a mirrored (left-handed) grid.
