@@ -769,6 +769,7 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
                 links->edges[k] = flip ? std::array<int, 2>{adj.opposite[k], adj.nbr[k]}
                                        : std::array<int, 2>{adj.nbr[k], adj.opposite[k]};
         });
+        links->orderRings();
         // One full test; after each local revert only the triangles around the moved vertices are re-tested (the
         // others were clean and did not move).
         auto bad = detail::findSelfIntersections(mesh, nullptr, &*links);

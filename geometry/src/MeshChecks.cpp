@@ -30,7 +30,19 @@ VertexLinks::VertexLinks(const Mesh& mesh) : start(mesh.points.size() + 1, 0) {
 }
 
 bool VertexLinks::singleCycle(std::size_t v) const {
+    if (ordered()) return ringIsCycle[v] != 0;
     return cycle(v, nullptr);
+}
+
+void VertexLinks::orderRings() {
+    const std::size_t nv = start.empty() ? 0 : start.size() - 1;
+    rings.assign(edges.size(), -1);
+    std::vector<char> result(nv, 0);
+    parallelChunks(nv, [&](std::size_t b, std::size_t e) {
+        for (std::size_t v = b; v < e; ++v)
+            result[v] = cycle(v, rings.data() + start[v]) ? 1 : 0;
+    });
+    ringIsCycle.swap(result);
 }
 
 bool VertexLinks::cycle(std::size_t v, int* ring) const {

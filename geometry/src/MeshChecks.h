@@ -23,6 +23,12 @@ struct VertexLinks {
     bool singleCycle(std::size_t v) const;
     // The same test, writing the link's vertices in cycle order to ring[0 .. count(v)) when it passes.
     bool cycle(std::size_t v, int* ring) const;
+    // Runs the test for every vertex once (on the meshing threads) and keeps the answers: ringIsCycle[v], and the
+    // link's vertices in cycle order in rings[start[v] .. start[v + 1]) where it passed.
+    void orderRings();
+    bool ordered() const { return !ringIsCycle.empty(); }
+    std::vector<int> rings;
+    std::vector<char> ringIsCycle;
 };
 
 // Closed, manifold, components, volume and area from flat arrays. Outward orientation for a closed manifold free of

@@ -247,12 +247,17 @@ bool certainlySeparated(const Mesh& mesh, const std::array<int, 3>& va, const st
     return false;
 }
 
-// Vertices whose fan of triangles projects one-to-one onto a plane (all triangles positively oriented about the
-// fan's mean normal, angles at the vertex summing to one turn, the link one closed cycle): two triangles of such a
-// fan meet only in their shared vertex or edge, since points of both would project to the same point. Pairs
-// sharing a certified vertex need no test. The orientation test carries a floating-point error bound 10^4 times
-// the rounding error, so a certificate is never wrong; a vertex not certified just has its pairs tested exactly.
-// Only the vertices flagged in `needed` are examined when it is given (the others stay uncertified).
+// Vertices whose fan of triangles maps one-to-one onto a plane: two triangles of such a fan meet only in their
+// shared vertex or edge, since points of both would map to the same point. Pairs sharing a certified vertex need
+// no test. The map is the linear one onto the coordinates (x, y) along two vectors e1, e2 across the fan's mean
+// normal (any linear map will do, so they need not be exact). It is one-to-one when the link is one closed cycle,
+// every triangle (v, u, w) maps with a positive orientation (x_u y_w - y_u x_w > 0), and the link winds once around
+// v: with every wedge turning counter-clockwise by less than half a turn, the winding number is the number of link
+// edges that cross the ray y = 0, x > 0 upwards (a crossing's x has the sign of the wedge's orientation, so every
+// upward crossing of y = 0 is on the ray and no downward one is), counted with y < 0 <= y'. Every sign used (the
+// orientations and the y of each link vertex) must clear an error bound 10^3 times the rounding error, so a
+// certificate is never wrong; a vertex not certified just has its pairs tested exactly. Only the vertices flagged
+// in `needed` are examined when it is given (the others stay uncertified).
 std::vector<char> certifiedFans(const Mesh& mesh, const std::vector<char>* needed, const VertexLinks* given) {
     const std::size_t nv = mesh.points.size();
     std::optional<VertexLinks> own;
@@ -261,56 +266,58 @@ std::vector<char> certifiedFans(const Mesh& mesh, const std::vector<char>* neede
     std::vector<char> ok(nv, 0);
     parallelChunks(nv, [&](std::size_t vb, std::size_t ve) {
         constexpr int kMaxFan = 32; // larger fans are left to the exact test
-        int ring[kMaxFan];
-        D3 rel[kMaxFan], cr[kMaxFan];
+        int own[kMaxFan];
+        D3 rel[kMaxFan];
+        double x[kMaxFan], y[kMaxFan], size[kMaxFan];
         for (std::size_t v = vb; v < ve; ++v) {
             const int n = links.count(v);
             if (n < 3 || n > kMaxFan || (needed && !(*needed)[v])) continue;
-            if (!links.cycle(v, ring)) continue;
+            const int* ring = own;
+            if (links.ordered()) {
+                if (!links.ringIsCycle[v]) continue;
+                ring = links.rings.data() + links.start[v];
+            } else if (!links.cycle(v, own)) {
+                continue;
+            }
             const auto& pv = mesh.points[v];
-            for (int k = 0; k < n; ++k) rel[k] = diff(mesh.points[static_cast<std::size_t>(ring[k])], pv);
             D3 normal{0, 0, 0};
+            for (int k = 0; k < n; ++k) rel[k] = diff(mesh.points[static_cast<std::size_t>(ring[k])], pv);
             for (int k = 0; k < n; ++k) {
-                cr[k] = crossD(rel[k], rel[(k + 1) % n]);
-                for (int i = 0; i < 3; ++i) normal[i] += cr[k][i];
+                const D3 c = crossD(rel[k], rel[k + 1 < n ? k + 1 : 0]);
+                for (int i = 0; i < 3; ++i) normal[i] += c[i];
             }
-            const double nl = std::sqrt(normal[0] * normal[0] + normal[1] * normal[1] + normal[2] * normal[2]);
-            if (!(nl > 0)) continue;
-            for (double& x : normal) x /= nl;
-            // A basis of the projection plane, for pseudo-angles ("diamond angle", monotone in the angle, 4 a turn).
-            D3 e1 = std::abs(normal[0]) < 0.6 ? D3{1, 0, 0} : D3{0, 1, 0};
-            const double en = e1[0] * normal[0] + e1[1] * normal[1] + e1[2] * normal[2];
-            for (int i = 0; i < 3; ++i) e1[i] -= en * normal[i];
+            // e1 across the normal: of two fixed directions aligned with no lattice axis or diagonal (link vertices
+            // of a lattice surface often lie exactly along those, where the ray test below needs clear signs), the
+            // one less aligned with the normal, minus its normal part; e2 = n x e1.
+            const double nn = normal[0] * normal[0] + normal[1] * normal[1] + normal[2] * normal[2];
+            if (!(nn > 0)) continue;
+            constexpr D3 g1{0.8017, 0.4612, 0.3802}, g2{-0.3716, 0.8123, -0.4494};
+            const double d1 = g1[0] * normal[0] + g1[1] * normal[1] + g1[2] * normal[2];
+            const double d2 = g2[0] * normal[0] + g2[1] * normal[1] + g2[2] * normal[2];
+            const D3& g = std::abs(d1) <= std::abs(d2) ? g1 : g2;
+            const double gn = (std::abs(d1) <= std::abs(d2) ? d1 : d2) / nn;
+            const D3 e1{g[0] - gn * normal[0], g[1] - gn * normal[1], g[2] - gn * normal[2]};
             const D3 e2 = crossD(normal, e1);
-            auto diamond = [&](const D3& u) {
-                const double x = u[0] * e1[0] + u[1] * e1[1] + u[2] * e1[2];
-                const double y = u[0] * e2[0] + u[1] * e2[1] + u[2] * e2[2];
-                if (y >= 0) return x >= 0 ? y / (x + y) : 1 - x / (-x + y);
-                return x < 0 ? 2 - y / (-x - y) : 3 + x / (x - y);
-            };
-            const double normalL1 = std::abs(normal[0]) + std::abs(normal[1]) + std::abs(normal[2]);
-            double turn = 0, previous = diamond(rel[0]);
-            const double first = previous;
-            bool positive = true;
-            for (int k = 0; k < n && positive; ++k) {
+            const double e1Size = std::abs(e1[0]) + std::abs(e1[1]) + std::abs(e1[2]);
+            const double e2Size = std::abs(e2[0]) + std::abs(e2[1]) + std::abs(e2[2]);
+            bool fine = true;
+            for (int k = 0; k < n && fine; ++k) {
                 const D3& u = rel[k];
-                const D3& w = rel[(k + 1) % n];
-                const double det = normal[0] * cr[k][0] + normal[1] * cr[k][1] + normal[2] * cr[k][2];
-                const double scale = (std::abs(u[0]) + std::abs(u[1]) + std::abs(u[2])) *
-                                     (std::abs(w[0]) + std::abs(w[1]) + std::abs(w[2])) * normalL1;
-                if (!(det > 1e-12 * scale)) {
-                    positive = false;
-                    break;
-                }
-                // Wedge from u to w, counter-clockwise (det > 0), as a pseudo-angle step in (0, 4).
-                const double next = k + 1 == n ? first : diamond(w);
-                double step = next - previous;
-                if (step <= 0) step += 4;
-                turn += step;
-                previous = next;
+                const double us = std::abs(u[0]) + std::abs(u[1]) + std::abs(u[2]);
+                x[k] = u[0] * e1[0] + u[1] * e1[1] + u[2] * e1[2];
+                y[k] = u[0] * e2[0] + u[1] * e2[1] + u[2] * e2[2];
+                size[k] = us * (e1Size + e2Size);
+                fine = std::abs(y[k]) > 1e-13 * us * e2Size;
             }
-            // One turn is 4; two turns (8) or more would mean the fan folds over itself.
-            ok[v] = positive && std::abs(turn - 4.0) < 1.0;
+            if (!fine) continue;
+            int upward = 0;
+            for (int k = 0; k < n && fine; ++k) {
+                const int j = k + 1 < n ? k + 1 : 0;
+                const double det = x[k] * y[j] - y[k] * x[j];
+                fine = det > 1e-13 * size[k] * size[j];
+                upward += (y[k] < 0 && y[j] >= 0) ? 1 : 0;
+            }
+            ok[v] = fine && upward == 1;
         }
     });
     return ok;
