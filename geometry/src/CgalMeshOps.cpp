@@ -211,10 +211,10 @@ MeshReport analyseMesh(const Mesh& mesh) {
     return detail::analyseMesh(mesh, std::nullopt);
 }
 
-MeshReport detail::analyseMesh(const Mesh& mesh, std::optional<bool> knownSelfIntersecting) {
+MeshReport detail::analyseMesh(const Mesh& mesh, std::optional<bool> knownSelfIntersecting, const VertexLinks* links) {
     // Known self-intersection status: topology on flat arrays, CGAL only for what that cannot decide.
     if (knownSelfIntersecting)
-        if (auto fast = fastReport(mesh, *knownSelfIntersecting)) return *fast;
+        if (auto fast = fastReport(mesh, *knownSelfIntersecting, links)) return *fast;
     MeshReport r;
     r.triangles = mesh.triangleCount();
     r.volumeMl = mesh.signedVolumeMm3() / 1000.0;

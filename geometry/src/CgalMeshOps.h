@@ -11,9 +11,12 @@
 
 namespace jumeau::geometry::detail {
 
+struct VertexLinks;
+
 // analyseMesh, skipping the self-intersection test (the slowest check: seconds per million triangles) when the
-// caller has just run it on the same mesh.
-MeshReport analyseMesh(const Mesh& mesh, std::optional<bool> knownSelfIntersecting);
+// caller has just run it on the same mesh; `links`, when given, are the mesh's vertex links.
+MeshReport analyseMesh(const Mesh& mesh, std::optional<bool> knownSelfIntersecting,
+                       const VertexLinks* links = nullptr);
 
 // Edge-collapse decimation (Lindstrom-Turk cost and placement, which preserves volume to first order), with a
 // normal-change filter so collapses do not flip faces, then CGAL's local self-intersection repair where collapses

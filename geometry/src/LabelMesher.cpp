@@ -8,11 +8,14 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 
 #include "CgalMeshOps.h"
+#include "MeshChecks.h"
 #include "SelfIntersection.h"
 
 namespace jumeau::geometry {
@@ -905,6 +908,7 @@ std::array<float, 3> toFloat(const Vec3& v) {
 // triangle, so taking the vertex after v in each of its triangles lists each neighbour of v exactly once.
 struct Adjacency {
     std::vector<int> start, nbr;
+    std::vector<int> opposite; // the third vertex of the triangle (v, nbr, opposite)
 };
 Adjacency buildAdjacency(std::size_t nv, const std::vector<std::array<int, 3>>& tris) {
     Adjacency a;
@@ -913,9 +917,14 @@ Adjacency buildAdjacency(std::size_t nv, const std::vector<std::array<int, 3>>& 
         for (int v : t) ++a.start[static_cast<std::size_t>(v) + 1];
     for (std::size_t v = 0; v < nv; ++v) a.start[v + 1] += a.start[v];
     a.nbr.resize(static_cast<std::size_t>(a.start[nv]));
+    a.opposite.resize(a.nbr.size());
     std::vector<int> fill(a.start.begin(), a.start.end() - 1);
     for (const auto& t : tris)
-        for (int e = 0; e < 3; ++e) a.nbr[static_cast<std::size_t>(fill[t[e]]++)] = t[(e + 1) % 3];
+        for (int e = 0; e < 3; ++e) {
+            const auto k = static_cast<std::size_t>(fill[t[e]]++);
+            a.nbr[k] = t[(e + 1) % 3];
+            a.opposite[k] = t[(e + 2) % 3];
+        }
     return a;
 }
 
@@ -925,23 +934,15 @@ class ConstrainedSmoother {
 public:
     ConstrainedSmoother(const Extraction& ex, const Frame3& frame) : m_ex(ex), m_frame(frame) {
         m_adj = buildAdjacency(ex.vertices.size(), ex.triangles);
+        m_invValence.resize(ex.vertices.size());
+        for (std::size_t i = 0; i < ex.vertices.size(); ++i)
+            m_invValence[i] = 1.0 / std::max(1, m_adj.start[i + 1] - m_adj.start[i]);
         m_pos.reserve(ex.vertices.size());
         for (const auto& v : ex.vertices) m_pos.push_back(v.mid);
     }
 
     const std::vector<Vec3>& positions() const { return m_pos; }
     const Adjacency& adjacency() const { return m_adj; }
-
-    void taubin(int iterations) {
-        // lambda|mu with mu slightly larger than lambda: a low-pass filter that removes the voxel staircase without
-        // the shrinkage of plain Laplacian smoothing.
-        constexpr double lambda = 0.5, mu = -0.53;
-        std::vector<Vec3> next(m_pos.size());
-        for (int it = 0; it < iterations; ++it) {
-            step(lambda, next);
-            step(mu, next);
-        }
-    }
 
     // Windowed-sinc low-pass (Taubin, Zhang & Golub 1996): f(K) x with K = I - W the uniform Laplacian's spectrum
     // in [0, 2], f the Hamming-windowed Fourier series of the ideal low-pass in theta (k = 1 - cos theta), as a
@@ -1006,50 +1007,127 @@ public:
         return out;
     }
 
-    // Constrained Taubin iterations on the given vertices only, from their unsmoothed positions (the others are
-    // in other components, so they neither move nor are read).
-    void taubinOn(const std::vector<int>& vertices, int iterations) {
+    // The vertices at a boundary shared with another structure and `rings` rings of neighbours around them.
+    std::vector<int> nearNeighbourStructures(int rings) const {
+        std::vector<char> mark(m_pos.size(), 0);
+        std::vector<int> out, frontier;
+        for (std::size_t i = 0; i < m_pos.size(); ++i)
+            if (m_ex.vertices[i].neighbour) {
+                mark[i] = 1;
+                frontier.push_back(static_cast<int>(i));
+            }
+        out = frontier;
+        for (int r = 0; r < rings && !frontier.empty(); ++r) {
+            std::vector<int> next;
+            for (int v : frontier)
+                for (int k = m_adj.start[v]; k < m_adj.start[v + 1]; ++k)
+                    if (!mark[m_adj.nbr[k]]) {
+                        mark[m_adj.nbr[k]] = 1;
+                        next.push_back(m_adj.nbr[k]);
+                    }
+            out.insert(out.end(), next.begin(), next.end());
+            frontier.swap(next);
+        }
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+
+    // Constrained Taubin iterations on the given vertices only (the others are read, not moved); from their
+    // unsmoothed positions when `restart`.
+    void taubinOn(const std::vector<int>& vertices, int iterations, bool restart) {
         if (vertices.empty()) return;
-        for (int v : vertices) m_pos[static_cast<std::size_t>(v)] = m_ex.vertices[static_cast<std::size_t>(v)].mid;
+        if (restart)
+            for (int v : vertices) m_pos[static_cast<std::size_t>(v)] = m_ex.vertices[static_cast<std::size_t>(v)].mid;
         constexpr double lambda = 0.5, mu = -0.53;
         std::vector<Vec3> next(vertices.size());
         for (int it = 0; it < 2 * iterations; ++it) {
             const double factor = it % 2 == 0 ? lambda : mu;
-            for (std::size_t j = 0; j < vertices.size(); ++j) {
-                const auto i = static_cast<std::size_t>(vertices[j]);
-                next[j] = constrain(i, m_pos[i] + (neighbourMean(m_pos, i) - m_pos[i]) * factor);
-            }
+            parallelChunks(vertices.size(), [&](std::size_t b, std::size_t e) {
+                for (std::size_t j = b; j < e; ++j) {
+                    const auto i = static_cast<std::size_t>(vertices[j]);
+                    next[j] = constrain(i, m_pos[i] + (neighbourMean(m_pos, i) - m_pos[i]) * factor);
+                }
+            });
             for (std::size_t j = 0; j < vertices.size(); ++j) m_pos[static_cast<std::size_t>(vertices[j])] = next[j];
         }
     }
 
-    // Uniform offset along LPS vertex normals restoring the target volume (within the constraint, so a few rounds).
+    // Uniform offsets along LPS vertex normals restoring the target volume (within the constraint, so a few rounds).
+    // First with the normals and area of the start: the first offset is the volume error over the area, later ones
+    // divide by the volume change per mm of offset measured in the previous round (a secant step: vertices held by
+    // the half-voxel box or by a neighbouring structure do not move, so the effective area is smaller). If that has
+    // not converged in 4 rounds (tiny parts, where the offsets are not small), it starts again from the same
+    // positions with normals and area recomputed every round.
     void restoreVolume(double targetMm3) {
+        const auto converged = [&](double volume, double area) {
+            return area <= 0 || std::abs(volume - targetMm3) <= 1e-5 * targetMm3;
+        };
+        auto [volume, area] = volumeAndArea(true);
+        if (converged(volume, area)) return;
+        const std::vector<Vec3> start = m_pos;
+        const std::vector<Vec3> normals = worldNormals();
+        double slope = area;
+        for (int round = 0; round < 4; ++round) {
+            const double delta = (targetMm3 - volume) / slope;
+            offset(normals, delta);
+            const double next = volumeAndArea(false).first;
+            if (converged(next, area)) return;
+            const double measured = (next - volume) / delta;
+            slope = measured > 0.05 * area && measured < 2 * area ? measured : area;
+            volume = next;
+        }
+        m_pos = start;
         for (int round = 0; round < 6; ++round) {
-            const auto [volume, area] = volumeAndArea();
-            if (area <= 0 || std::abs(volume - targetMm3) <= 1e-5 * targetMm3) return;
-            const double delta = (targetMm3 - volume) / area;
-            std::vector<Vec3> n(m_pos.size());
-            for (const auto& t : m_ex.triangles) {
-                const Vec3 fn = cross(m_pos[t[1]] - m_pos[t[0]], m_pos[t[2]] - m_pos[t[0]]);
-                for (int v : t) n[v] += fn;
-            }
-            parallelChunks(m_pos.size(), [&](std::size_t b, std::size_t e) {
-                for (std::size_t i = b; i < e; ++i) {
-                    const Vec3 worldNormal = normalized(m_frame.areaMap * n[i]);
-                    m_pos[i] = constrain(i, m_pos[i] + m_frame.inv * (worldNormal * delta));
-                }
-            });
+            std::tie(volume, area) = volumeAndArea(true);
+            if (converged(volume, area)) return;
+            offset(worldNormals(), (targetMm3 - volume) / area);
         }
     }
 
-    // LPS volume (mm3) and area (mm2).
-    std::pair<double, double> volumeAndArea() const {
+    // Area-weighted unit vertex normals in LPS, gathered per vertex from its triangles (v, a, b).
+    std::vector<Vec3> worldNormals() const {
+        std::vector<Vec3> out(m_pos.size());
+        parallelChunks(m_pos.size(), [&](std::size_t b, std::size_t e) {
+            for (std::size_t i = b; i < e; ++i) {
+                Vec3 n;
+                for (int k = m_adj.start[i]; k < m_adj.start[i + 1]; ++k)
+                    n += cross(m_pos[static_cast<std::size_t>(m_adj.nbr[k])] - m_pos[i],
+                               m_pos[static_cast<std::size_t>(m_adj.opposite[k])] - m_pos[i]);
+                out[i] = normalized(m_frame.areaMap * n);
+            }
+        });
+        return out;
+    }
+
+    // Every vertex moved `deltaMm` along its LPS normal, within its constraint.
+    void offset(const std::vector<Vec3>& worldNormal, double deltaMm) {
+        parallelChunks(m_pos.size(), [&](std::size_t b, std::size_t e) {
+            for (std::size_t i = b; i < e; ++i)
+                m_pos[i] = constrain(i, m_pos[i] + m_frame.inv * (worldNormal[i] * deltaMm));
+        });
+    }
+
+    // LPS volume (mm3) and, when asked, area (mm2).
+    std::pair<double, double> volumeAndArea(bool withArea = true) const {
+        // Per-chunk sums added in chunk order, so the result does not depend on thread timing.
+        std::mutex mutex;
+        std::vector<std::array<double, 3>> parts; // chunk begin, volume, area
+        parallelChunks(m_ex.triangles.size(), [&](std::size_t b, std::size_t e) {
+            double vol = 0, area = 0;
+            for (std::size_t i = b; i < e; ++i) {
+                const auto& t = m_ex.triangles[i];
+                const Vec3 &p = m_pos[t[0]], &q = m_pos[t[1]], &r = m_pos[t[2]];
+                vol += dot(p, cross(q, r));
+                if (withArea) area += 0.5 * norm(m_frame.areaMap * cross(q - p, r - p));
+            }
+            const std::lock_guard<std::mutex> lock(mutex);
+            parts.push_back({double(b), vol, area});
+        });
+        std::sort(parts.begin(), parts.end());
         double vol = 0, area = 0;
-        for (const auto& t : m_ex.triangles) {
-            const Vec3 &a = m_pos[t[0]], &b = m_pos[t[1]], &c = m_pos[t[2]];
-            vol += dot(a, cross(b, c));
-            area += 0.5 * norm(m_frame.areaMap * cross(b - a, c - a));
+        for (const auto& part : parts) {
+            vol += part[1];
+            area += part[2];
         }
         return {vol / 6.0 * m_frame.volumeScale, area};
     }
@@ -1059,20 +1137,7 @@ private:
         const int s = m_adj.start[i], f = m_adj.start[i + 1];
         Vec3 mean;
         for (int k = s; k < f; ++k) mean += pos[static_cast<std::size_t>(m_adj.nbr[k])];
-        return mean / std::max(1, f - s);
-    }
-
-    void step(double factor, std::vector<Vec3>& next) {
-        parallelChunks(m_pos.size(), [&](std::size_t b, std::size_t e) {
-            for (std::size_t i = b; i < e; ++i) {
-                const int s = m_adj.start[i], f = m_adj.start[i + 1];
-                Vec3 mean;
-                for (int k = s; k < f; ++k) mean += m_pos[static_cast<std::size_t>(m_adj.nbr[k])];
-                mean = mean / std::max(1, f - s);
-                next[i] = constrain(i, m_pos[i] + (mean - m_pos[i]) * factor);
-            }
-        });
-        m_pos.swap(next);
+        return mean * m_invValence[i]; // a multiplication: the passes are bound by this loop
     }
 
     // Half a voxel box around the midpoint: the surface stays within half a voxel of the voxel boundary (Hausdorff
@@ -1093,7 +1158,8 @@ private:
     const Extraction& m_ex;
     const Frame3& m_frame;
     Adjacency m_adj;
-    std::vector<Vec3> m_pos; // index space
+    std::vector<double> m_invValence; // 1 / number of neighbours
+    std::vector<Vec3> m_pos;          // index space
 };
 
 // LPS mesh from index-space positions; triangles flipped for a mirrored (left-handed) grid.
@@ -1203,8 +1269,9 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
         // The low-pass filter clamps only its output; two constrained Taubin iterations then let the vertices next
         // to clamped ones follow, so triangles facing a neighbouring structure stay on their side too.
         smoother.windowedSinc(options.smoothingIterations, kPassBand);
-        smoother.taubinOn(smoother.smallComponents(kSmallComponent), kSmallComponentTaubin);
-        smoother.taubin(2);
+        smoother.taubinOn(smoother.smallComponents(kSmallComponent), kSmallComponentTaubin, true);
+        // Two Taubin iterations (4 steps) reach 4 rings around the clamped vertices at a shared boundary.
+        smoother.taubinOn(smoother.nearNeighbourStructures(4), 2, false);
     }
     if (options.preserveVolume) smoother.restoreVolume(static_cast<double>(insideVoxels) * voxelMm3);
     Mesh mesh = makeMesh(smoother.positions(), ex.triangles, frame, flip);
@@ -1214,13 +1281,28 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
         return makeError(ErrorCode::Cancelled, "meshing cancelled");
     // Whether the current mesh is known to be free of self-intersections (saves re-testing it for the report).
     std::optional<bool> knownSelfIntersecting;
+    // The vertex links of the extracted triangles, for the self-intersection tests and the report while the
+    // triangles stay these (smoothing and reverts move vertices only).
+    std::optional<detail::VertexLinks> links;
     if (options.smoothingIterations > 0 || options.preserveVolume) {
+        // The smoother's adjacency lists, for each vertex v and triangle (v, a, b), a and b in triangle order:
+        // the same table, reversed where a mirrored grid flipped the triangles.
+        const Adjacency& adj = smoother.adjacency();
+        links.emplace();
+        links->start = adj.start;
+        links->edges.resize(adj.nbr.size());
+        parallelChunks(adj.nbr.size(), [&](std::size_t b, std::size_t e) {
+            for (std::size_t k = b; k < e; ++k)
+                links->edges[k] = flip ? std::array<int, 2>{adj.opposite[k], adj.nbr[k]}
+                                       : std::array<int, 2>{adj.nbr[k], adj.opposite[k]};
+        });
+        links->orderRings();
         // One full test; after each local revert only the triangles around the moved vertices are re-tested (the
         // others were clean and did not move).
-        auto bad = detail::findSelfIntersections(mesh);
+        auto bad = detail::findSelfIntersections(mesh, nullptr, &*links);
         for (int round = 0; round < 6 && !bad.empty(); ++round) {
             const std::vector<char> moved = revertAround(mesh, ex, frame, bad, smoother.adjacency(), round);
-            bad = detail::findSelfIntersections(mesh, &moved);
+            bad = detail::findSelfIntersections(mesh, &moved, &*links);
         }
         if (!bad.empty()) {
             mesh = unsmoothedMesh();
@@ -1255,6 +1337,7 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
             }
             const bool progressed = decimated->triangleCount() < current;
             mesh = std::move(decimated).value();
+            links.reset();
             knownSelfIntersecting = false;
             current = mesh.triangleCount();
             if (!progressed || target == 0) break; // error bound reached, or a bound-only run (one stage)
@@ -1272,13 +1355,14 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
             result.warnings.push_back(what + ": remeshing gave an invalid mesh (" + r.describe() + "); not remeshed");
         else {
             mesh = std::move(remeshed).value();
+            links.reset();
             knownSelfIntersecting = r.selfIntersecting;
         }
         lap("remesh");
     }
 
     if (!reportProgress(progress, 0.9, "checking")) return makeError(ErrorCode::Cancelled, "meshing cancelled");
-    result.report = detail::analyseMesh(mesh, knownSelfIntersecting);
+    result.report = detail::analyseMesh(mesh, knownSelfIntersecting, links ? &*links : nullptr);
     if (!result.report.valid()) {
         // Cannot happen for the unsmoothed level set; say so loudly rather than return a bad mesh silently.
         const Mesh unsmoothed = unsmoothedMesh();

@@ -2,10 +2,14 @@
 #define CGAL_NDEBUG 1
 
 #include "MeshChecks.h"
+#include "SelfIntersection.h"
 
 #include <CGAL/Exact_predicates_inexact_constructions_kernel.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <mutex>
 #include <array>
 #include <cstdint>
 #include <limits>
@@ -26,6 +30,22 @@ VertexLinks::VertexLinks(const Mesh& mesh) : start(mesh.points.size() + 1, 0) {
 }
 
 bool VertexLinks::singleCycle(std::size_t v) const {
+    if (ordered()) return ringIsCycle[v] != 0;
+    return cycle(v, nullptr);
+}
+
+void VertexLinks::orderRings() {
+    const std::size_t nv = start.empty() ? 0 : start.size() - 1;
+    rings.assign(edges.size(), -1);
+    std::vector<char> result(nv, 0);
+    parallelChunks(nv, [&](std::size_t b, std::size_t e) {
+        for (std::size_t v = b; v < e; ++v)
+            result[v] = cycle(v, rings.data() + start[v]) ? 1 : 0;
+    });
+    ringIsCycle.swap(result);
+}
+
+bool VertexLinks::cycle(std::size_t v, int* ring) const {
     const int b = start[v], n = start[v + 1] - b;
     if (n < 3) return false;
     auto next = [&](int a) {
@@ -38,6 +58,7 @@ bool VertexLinks::singleCycle(std::size_t v) const {
     const int first = edges[static_cast<std::size_t>(b)][0];
     int a = first;
     for (int step = 1; step <= n; ++step) {
+        if (ring) ring[step - 1] = a;
         a = next(a);
         if (a < 0 || (a == first) != (step == n)) return false;
     }
@@ -49,13 +70,18 @@ namespace {
 // Every vertex's link is one closed cycle: then every directed edge is used once and has its reverse, and the
 // triangles around each vertex form one disc: a closed, consistently oriented 2-manifold. Unreferenced vertices are
 // ignored.
-bool linksAreSingleCycles(const Mesh& mesh) {
+bool linksAreSingleCycles(const Mesh& mesh, const VertexLinks* given) {
     for (const auto& t : mesh.triangles)
         if (t[0] == t[1] || t[1] == t[2] || t[0] == t[2]) return false;
-    const VertexLinks links(mesh);
-    for (std::size_t v = 0; v < mesh.points.size(); ++v)
-        if (links.count(v) != 0 && !links.singleCycle(v)) return false;
-    return true;
+    std::optional<VertexLinks> own;
+    if (!given) own.emplace(mesh);
+    const VertexLinks& links = given ? *given : *own;
+    std::atomic<bool> ok{true};
+    parallelChunks(mesh.points.size(), [&](std::size_t b, std::size_t e) {
+        for (std::size_t v = b; v < e && ok.load(std::memory_order_relaxed); ++v)
+            if (links.count(v) != 0 && !links.singleCycle(v)) ok = false;
+    });
+    return ok;
 }
 
 int findRoot(std::vector<int>& parent, int v) {
@@ -110,13 +136,11 @@ std::optional<bool> oddCrossings(const Mesh& mesh, const std::vector<std::uint32
 
 } // namespace
 
-std::optional<MeshReport> fastReport(const Mesh& mesh, bool selfIntersecting) {
+std::optional<MeshReport> fastReport(const Mesh& mesh, bool selfIntersecting, const VertexLinks* links) {
     MeshReport r;
     r.triangles = mesh.triangleCount();
-    r.volumeMl = mesh.signedVolumeMm3() / 1000.0;
-    r.areaCm2 = mesh.areaMm2() / 100.0;
     r.selfIntersecting = selfIntersecting;
-    if (mesh.empty() || !mesh.indicesValid() || !linksAreSingleCycles(mesh)) return std::nullopt;
+    if (mesh.empty() || !mesh.indicesValid() || !linksAreSingleCycles(mesh, links)) return std::nullopt;
     r.closed = r.manifold = true;
 
     // Components (vertex union-find; on a manifold, vertex- and edge-connectivity agree).
@@ -129,33 +153,80 @@ std::optional<MeshReport> fastReport(const Mesh& mesh, bool selfIntersecting) {
             if (a != b) parent[static_cast<std::size_t>(b)] = a;
         }
     }
-    std::vector<int> component(mesh.points.size(), -1);
+    // Each vertex's component number, then per component (in parallel chunks of triangles, added in chunk order so
+    // the sums do not depend on thread timing) the enclosed volume and the box; and the area.
+    std::vector<int> rootPart(mesh.points.size(), -1), component(mesh.points.size(), -1);
+    for (const auto& t : mesh.triangles) rootPart[static_cast<std::size_t>(findRoot(parent, t[0]))] = 0;
+    std::size_t nParts = 0;
+    for (std::size_t v = 0; v < mesh.points.size(); ++v)
+        if (rootPart[v] == 0) rootPart[v] = static_cast<int>(nParts++);
+        else rootPart[v] = -1;
+    for (std::size_t v = 0; v < mesh.points.size(); ++v)
+        component[v] = rootPart[static_cast<std::size_t>(findRoot(parent, static_cast<int>(v)))];
     struct Part {
         double volume6 = 0;
         std::array<double, 3> lo{std::numeric_limits<double>::max(), std::numeric_limits<double>::max(),
                                  std::numeric_limits<double>::max()};
         std::array<double, 3> hi{std::numeric_limits<double>::lowest(), std::numeric_limits<double>::lowest(),
                                  std::numeric_limits<double>::lowest()};
+        bool used = false;
     };
-    std::vector<Part> parts;
-    for (const auto& t : mesh.triangles) {
-        const auto root = static_cast<std::size_t>(findRoot(parent, t[0]));
-        if (component[root] < 0) {
-            component[root] = static_cast<int>(parts.size());
-            parts.emplace_back();
+    struct Chunk {
+        std::size_t begin = 0;
+        double area = 0;
+        std::vector<Part> parts;
+    };
+    std::mutex mutex;
+    std::vector<Chunk> chunks;
+    parallelChunks(mesh.triangles.size(), [&](std::size_t tb, std::size_t te) {
+        Chunk c;
+        c.begin = tb;
+        c.parts.resize(nParts);
+        for (std::size_t i = tb; i < te; ++i) {
+            const auto& t = mesh.triangles[i];
+            Part& p = c.parts[static_cast<std::size_t>(component[static_cast<std::size_t>(t[0])])];
+            p.used = true;
+            const auto& a = mesh.points[t[0]];
+            const auto& b = mesh.points[t[1]];
+            const auto& cc = mesh.points[t[2]];
+            p.volume6 += double(a[0]) * (double(b[1]) * cc[2] - double(b[2]) * cc[1]) +
+                         double(a[1]) * (double(b[2]) * cc[0] - double(b[0]) * cc[2]) +
+                         double(a[2]) * (double(b[0]) * cc[1] - double(b[1]) * cc[0]);
+            const std::array<double, 3> u{double(b[0]) - a[0], double(b[1]) - a[1], double(b[2]) - a[2]};
+            const std::array<double, 3> w{double(cc[0]) - a[0], double(cc[1]) - a[1], double(cc[2]) - a[2]};
+            const double nx = u[1] * w[2] - u[2] * w[1], ny = u[2] * w[0] - u[0] * w[2], nz = u[0] * w[1] - u[1] * w[0];
+            c.area += 0.5 * std::sqrt(nx * nx + ny * ny + nz * nz);
+            for (int k = 0; k < 3; ++k) {
+                p.lo[k] = std::min({p.lo[k], double(a[k]), double(b[k]), double(cc[k])});
+                p.hi[k] = std::max({p.hi[k], double(a[k]), double(b[k]), double(cc[k])});
+            }
         }
-        Part& p = parts[static_cast<std::size_t>(component[root])];
-        const auto& a = mesh.points[t[0]];
-        const auto& b = mesh.points[t[1]];
-        const auto& c = mesh.points[t[2]];
-        p.volume6 += double(a[0]) * (double(b[1]) * c[2] - double(b[2]) * c[1]) +
-                     double(a[1]) * (double(b[2]) * c[0] - double(b[0]) * c[2]) +
-                     double(a[2]) * (double(b[0]) * c[1] - double(b[1]) * c[0]);
-        for (int k = 0; k < 3; ++k) {
-            p.lo[k] = std::min({p.lo[k], double(a[k]), double(b[k]), double(c[k])});
-            p.hi[k] = std::max({p.hi[k], double(a[k]), double(b[k]), double(c[k])});
+        const std::lock_guard<std::mutex> lock(mutex);
+        chunks.push_back(std::move(c));
+    });
+    std::sort(chunks.begin(), chunks.end(), [](const Chunk& a, const Chunk& b) { return a.begin < b.begin; });
+    std::vector<Part> all(nParts);
+    double area = 0;
+    for (const Chunk& c : chunks) {
+        area += c.area;
+        for (std::size_t i = 0; i < nParts; ++i) {
+            const Part& p = c.parts[i];
+            if (!p.used) continue;
+            Part& q = all[i];
+            q.used = true;
+            q.volume6 += p.volume6;
+            for (int k = 0; k < 3; ++k) {
+                q.lo[k] = std::min(q.lo[k], p.lo[k]);
+                q.hi[k] = std::max(q.hi[k], p.hi[k]);
+            }
         }
     }
+    // Components are numbered by their lowest vertex; vertices in no triangle are in none.
+    const std::vector<Part>& parts = all;
+    double volume6 = 0;
+    for (const Part& p : parts) volume6 += p.volume6;
+    r.volumeMl = volume6 / 6.0 / 1000.0;
+    r.areaCm2 = area / 100.0;
     r.components = parts.size();
     if (selfIntersecting) return r; // outward orientation is not defined for a self-intersecting surface
     // A component whose box is not inside another's has a point outside that one, so (the surfaces do not meet) it
@@ -176,8 +247,7 @@ std::optional<MeshReport> fastReport(const Mesh& mesh, bool selfIntersecting) {
                 trianglesOf.resize(parts.size());
                 verticesOf.resize(parts.size());
                 for (std::size_t t = 0; t < mesh.triangles.size(); ++t) {
-                    const auto cpt = static_cast<std::size_t>(
-                        component[static_cast<std::size_t>(findRoot(parent, mesh.triangles[t][0]))]);
+                    const auto cpt = static_cast<std::size_t>(component[static_cast<std::size_t>(mesh.triangles[t][0])]);
                     trianglesOf[cpt].push_back(static_cast<std::uint32_t>(t));
                     if (verticesOf[cpt].size() < 16) verticesOf[cpt].push_back(mesh.triangles[t][0]);
                 }

@@ -8,13 +8,20 @@
 
 #include <CGAL/Exact_predicates_inexact_constructions_kernel.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
 #include <mutex>
+#include <optional>
+#include <thread>
 
 namespace jumeau::geometry::detail {
 
@@ -23,14 +30,84 @@ namespace {
 using Kernel = CGAL::Exact_predicates_inexact_constructions_kernel;
 using Point = Kernel::Point_3;
 
-struct Box {
-    std::array<double, 3> lo, hi;
+constexpr float kFloatMax = std::numeric_limits<float>::max();
+
+// A triangle's bounding box in the mesh's float coordinates (exact).
+struct FBox {
+    float lo[3], hi[3];
 };
 
-bool overlap(const Box& a, const Box& b) {
-    for (int k = 0; k < 3; ++k)
-        if (a.hi[k] < b.lo[k] || b.hi[k] < a.lo[k]) return false;
-    return true;
+
+// One grid cell's entries as a structure of arrays, padded to a multiple of 4 with boxes that overlap nothing:
+// rows lo x, lo y, lo z, hi x, hi y, hi z (float), then rule bits, vertex 0, 1, 2 (int32). Rule bits: the box starts
+// in this cell along x (1), y (2), z (4); the triangle is active (8). A pair is tested in the cell holding the lowest
+// corner of the two boxes' overlap (per axis one of the two starts here, the other here or before), when at least
+// one is active: both rule words or'ed give 15.
+struct CellArrays {
+    std::size_t stride = 0;
+    std::vector<float> box;     // 6 rows
+    std::vector<std::int32_t> ints; // 4 rows
+    void resize(std::size_t k) {
+        stride = (k + 3) & ~std::size_t{3};
+        box.resize(6 * stride);
+        ints.resize(4 * stride);
+        for (std::size_t q = k; q < stride; ++q) {
+            for (int a = 0; a < 3; ++a) {
+                box[a * stride + q] = kFloatMax;
+                box[(3 + a) * stride + q] = -kFloatMax;
+            }
+            for (int r = 0; r < 4; ++r) ints[r * stride + q] = r == 0 ? 0 : -1;
+        }
+    }
+    float* row(int a) { return box.data() + a * stride; }
+    std::int32_t* irow(int r) { return ints.data() + r * stride; }
+    const float* row(int a) const { return box.data() + a * stride; }
+    const std::int32_t* irow(int r) const { return ints.data() + r * stride; }
+};
+
+// Bits 0..3: which of entries j0 .. j0+3 form a pair with entry i that must be looked at: closed boxes overlap (a NaN
+// coordinate counts as overlapping, as in the exact test), the cell rule holds, and the two do not share a vertex of
+// i whose fan is certified (bit c of `certifiedI` for vertex c).
+unsigned pairMask4(const CellArrays& c, std::size_t i, std::size_t j0, unsigned certifiedI) {
+#if defined(__SSE2__)
+    __m128 overlap = _mm_castsi128_ps(_mm_set1_epi32(-1));
+    for (int a = 0; a < 3; ++a) {
+        const __m128 loJ = _mm_loadu_ps(c.row(a) + j0), hiJ = _mm_loadu_ps(c.row(3 + a) + j0);
+        const __m128 loI = _mm_set1_ps(c.row(a)[i]), hiI = _mm_set1_ps(c.row(3 + a)[i]);
+        // !(hi_j < lo_i) and !(hi_i < lo_j)
+        overlap = _mm_and_ps(overlap, _mm_and_ps(_mm_cmpnlt_ps(hiJ, loI), _mm_cmpnlt_ps(hiI, loJ)));
+    }
+    const __m128i rule = _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c.irow(0) + j0)),
+                                      _mm_set1_epi32(c.irow(0)[i]));
+    __m128i keep = _mm_and_si128(_mm_castps_si128(overlap), _mm_cmpeq_epi32(rule, _mm_set1_epi32(15)));
+    if (certifiedI) {
+        const __m128i v0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c.irow(1) + j0));
+        const __m128i v1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c.irow(2) + j0));
+        const __m128i v2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c.irow(3) + j0));
+        __m128i shared = _mm_setzero_si128();
+        for (int k = 0; k < 3; ++k) {
+            if (!(certifiedI >> k & 1)) continue;
+            const __m128i vi = _mm_set1_epi32(c.irow(1 + k)[i]);
+            shared = _mm_or_si128(shared, _mm_or_si128(_mm_cmpeq_epi32(v0, vi),
+                                                       _mm_or_si128(_mm_cmpeq_epi32(v1, vi), _mm_cmpeq_epi32(v2, vi))));
+        }
+        keep = _mm_andnot_si128(shared, keep);
+    }
+    return static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(keep)));
+#else
+    unsigned bits = 0;
+    for (std::size_t q = 0; q < 4; ++q) {
+        const std::size_t j = j0 + q;
+        bool ok = (c.irow(0)[i] | c.irow(0)[j]) == 15;
+        for (int a = 0; a < 3; ++a)
+            ok = ok && !(c.row(3 + a)[j] < c.row(a)[i]) && !(c.row(3 + a)[i] < c.row(a)[j]);
+        for (int k = 0; k < 3 && ok; ++k)
+            if (certifiedI >> k & 1)
+                for (int m = 0; m < 3; ++m) ok = ok && c.irow(1 + k)[i] != c.irow(1 + m)[j];
+        bits |= ok ? 1u << q : 0u;
+    }
+    return bits;
+#endif
 }
 
 // The pair test of CGAL's PMP::self_intersections (do_faces_intersect), on vertex indices instead of halfedges.
@@ -106,73 +183,141 @@ private:
     std::vector<Point> m_points;
 };
 
-// Vertices whose fan of triangles projects one-to-one onto a plane (all triangles positively oriented about the
-// fan's mean normal, angles at the vertex summing to one turn, the link one closed cycle): two triangles of such a
-// fan meet only in their shared vertex or edge, since points of both would project to the same point. Pairs
-// sharing a certified vertex need no test. The orientation test carries a floating-point error bound 10^4 times
-// the rounding error, so a certificate is never wrong; a vertex not certified just has its pairs tested exactly.
-// Only the vertices flagged in `needed` are examined when it is given (the others stay uncertified).
-std::vector<char> certifiedFans(const Mesh& mesh, const std::vector<char>* needed) {
+using D3 = std::array<double, 3>;
+
+D3 diff(const std::array<float, 3>& p, const std::array<float, 3>& o) {
+    return {double(p[0]) - double(o[0]), double(p[1]) - double(o[1]), double(p[2]) - double(o[2])};
+}
+D3 crossD(const D3& u, const D3& w) {
+    return {u[1] * w[2] - u[2] * w[1], u[2] * w[0] - u[0] * w[2], u[0] * w[1] - u[1] * w[0]};
+}
+
+// Unit roundoff of double. The bounds below use 9 of it where a first-order analysis needs at most 4.1 (the
+// differences of float coordinates, a 3-term dot product); the slack covers the rounding of the bounds themselves
+// and of the final comparisons.
+constexpr double kBound = 1e-15;
+
+// Collinear triangle (CGAL's answer): a cross-product component certainly non-zero says no without CGAL.
+bool degenerate(const Mesh& mesh, std::size_t t, const PairTest& test) {
+    const auto& v = mesh.triangles[t];
+    const D3 u = diff(mesh.points[v[1]], mesh.points[v[0]]), w = diff(mesh.points[v[2]], mesh.points[v[0]]);
+    for (int i = 0; i < 3; ++i) {
+        const int j = (i + 1) % 3, k = (i + 2) % 3;
+        const double a = u[j] * w[k], b = u[k] * w[j];
+        if (std::abs(a - b) > kBound * (std::abs(a) + std::abs(b))) return false;
+    }
+    return test.degenerate(t);
+}
+
+// Whether a plane certainly separates two triangles (closed, no shared vertex): tried are the planes of both
+// triangles and, for each edge, the plane through it perpendicular to its triangle (which separates triangles lying
+// side by side on a sheet). For a direction m, the values m.(x - a0) of the six vertices are computed in double
+// with a bound on their rounding error (of the coordinate differences and of the dot product); the triangles are
+// separated when one triangle's largest value is below the other's smallest by more than twice the bound. The plane
+// is any plane (m need not be exact), so a yes is a proof and matches the exact test's answer; a no leaves the pair
+// to the exact test.
+bool certainlySeparated(const Mesh& mesh, const std::array<int, 3>& va, const std::array<int, 3>& vb) {
+    const auto& o = mesh.points[static_cast<std::size_t>(va[0])];
+    const D3 d[6] = {D3{0, 0, 0},
+                     diff(mesh.points[static_cast<std::size_t>(va[1])], o),
+                     diff(mesh.points[static_cast<std::size_t>(va[2])], o),
+                     diff(mesh.points[static_cast<std::size_t>(vb[0])], o),
+                     diff(mesh.points[static_cast<std::size_t>(vb[1])], o),
+                     diff(mesh.points[static_cast<std::size_t>(vb[2])], o)};
+    double reach = 0; // largest |coordinate difference|
+    for (const D3& x : d) reach = std::max({reach, std::abs(x[0]), std::abs(x[1]), std::abs(x[2])});
+    auto separates = [&](const D3& m) {
+        const double err = kBound * (std::abs(m[0]) + std::abs(m[1]) + std::abs(m[2])) * reach;
+        double v[6];
+        for (int i = 0; i < 6; ++i) v[i] = m[0] * d[i][0] + m[1] * d[i][1] + m[2] * d[i][2];
+        const double loA = std::min({v[0], v[1], v[2]}), hiA = std::max({v[0], v[1], v[2]});
+        const double loB = std::min({v[3], v[4], v[5]}), hiB = std::max({v[3], v[4], v[5]});
+        return loB - hiA > 2 * err || loA - hiB > 2 * err;
+    };
+    const D3 ea[3] = {d[1], D3{d[2][0] - d[1][0], d[2][1] - d[1][1], d[2][2] - d[1][2]}, d[2]};
+    const D3 eb[3] = {D3{d[4][0] - d[3][0], d[4][1] - d[3][1], d[4][2] - d[3][2]},
+                      D3{d[5][0] - d[4][0], d[5][1] - d[4][1], d[5][2] - d[4][2]},
+                      D3{d[5][0] - d[3][0], d[5][1] - d[3][1], d[5][2] - d[3][2]}};
+    const D3 na = crossD(ea[0], ea[2]), nb = crossD(eb[0], eb[2]);
+    if (separates(na) || separates(nb)) return true;
+    for (const D3& e : ea)
+        if (separates(crossD(na, e))) return true;
+    for (const D3& e : eb)
+        if (separates(crossD(nb, e))) return true;
+    return false;
+}
+
+// Vertices whose fan of triangles maps one-to-one onto a plane: two triangles of such a fan meet only in their
+// shared vertex or edge, since points of both would map to the same point. Pairs sharing a certified vertex need
+// no test. The map is the linear one onto the coordinates (x, y) along two vectors e1, e2 across the fan's mean
+// normal (any linear map will do, so they need not be exact). It is one-to-one when the link is one closed cycle,
+// every triangle (v, u, w) maps with a positive orientation (x_u y_w - y_u x_w > 0), and the link winds once around
+// v: with every wedge turning counter-clockwise by less than half a turn, the winding number is the number of link
+// edges that cross the ray y = 0, x > 0 upwards (a crossing's x has the sign of the wedge's orientation, so every
+// upward crossing of y = 0 is on the ray and no downward one is), counted with y < 0 <= y'. Every sign used (the
+// orientations and the y of each link vertex) must clear an error bound 10^3 times the rounding error, so a
+// certificate is never wrong; a vertex not certified just has its pairs tested exactly. Only the vertices flagged
+// in `needed` are examined when it is given (the others stay uncertified).
+std::vector<char> certifiedFans(const Mesh& mesh, const std::vector<char>* needed, const VertexLinks* given) {
     const std::size_t nv = mesh.points.size();
-    const VertexLinks links(mesh);
-    const auto& start = links.start;
-    const auto& link = links.edges;
+    std::optional<VertexLinks> own;
+    if (!given) own.emplace(mesh);
+    const VertexLinks& links = given ? *given : *own;
     std::vector<char> ok(nv, 0);
     parallelChunks(nv, [&](std::size_t vb, std::size_t ve) {
+        constexpr int kMaxFan = 32; // larger fans are left to the exact test
+        int own[kMaxFan];
+        D3 rel[kMaxFan];
+        double x[kMaxFan], y[kMaxFan], size[kMaxFan];
         for (std::size_t v = vb; v < ve; ++v) {
-            const int b = start[v], n = start[v + 1] - b;
-            if (n < 3 || (needed && !(*needed)[v])) continue;
+            const int n = links.count(v);
+            if (n < 3 || n > kMaxFan || (needed && !(*needed)[v])) continue;
+            const int* ring = own;
+            if (links.ordered()) {
+                if (!links.ringIsCycle[v]) continue;
+                ring = links.rings.data() + links.start[v];
+            } else if (!links.cycle(v, own)) {
+                continue;
+            }
             const auto& pv = mesh.points[v];
-            auto rel = [&](int a) {
-                const auto& p = mesh.points[static_cast<std::size_t>(a)];
-                return std::array<double, 3>{double(p[0]) - pv[0], double(p[1]) - pv[1], double(p[2]) - pv[2]};
-            };
-            auto crossp = [](const std::array<double, 3>& u, const std::array<double, 3>& w) {
-                return std::array<double, 3>{u[1] * w[2] - u[2] * w[1], u[2] * w[0] - u[0] * w[2],
-                                             u[0] * w[1] - u[1] * w[0]};
-            };
-            if (!links.singleCycle(v)) continue;
-            std::array<double, 3> normal{0, 0, 0};
-            for (int k = b; k < b + n; ++k) {
-                const auto c = crossp(rel(link[static_cast<std::size_t>(k)][0]), rel(link[static_cast<std::size_t>(k)][1]));
+            D3 normal{0, 0, 0};
+            for (int k = 0; k < n; ++k) rel[k] = diff(mesh.points[static_cast<std::size_t>(ring[k])], pv);
+            for (int k = 0; k < n; ++k) {
+                const D3 c = crossD(rel[k], rel[k + 1 < n ? k + 1 : 0]);
                 for (int i = 0; i < 3; ++i) normal[i] += c[i];
             }
-            const double nl = std::sqrt(normal[0] * normal[0] + normal[1] * normal[1] + normal[2] * normal[2]);
-            if (!(nl > 0)) continue;
-            for (double& x : normal) x /= nl;
-            // A basis of the projection plane, for pseudo-angles ("diamond angle", monotone in the angle, 4 a turn).
-            std::array<double, 3> e1 = std::abs(normal[0]) < 0.6 ? std::array<double, 3>{1, 0, 0}
-                                                                  : std::array<double, 3>{0, 1, 0};
-            const double en = e1[0] * normal[0] + e1[1] * normal[1] + e1[2] * normal[2];
-            for (int i = 0; i < 3; ++i) e1[i] -= en * normal[i];
-            const auto e2 = crossp(normal, e1);
-            auto diamond = [&](const std::array<double, 3>& u) {
-                const double x = u[0] * e1[0] + u[1] * e1[1] + u[2] * e1[2];
-                const double y = u[0] * e2[0] + u[1] * e2[1] + u[2] * e2[2];
-                if (y >= 0) return x >= 0 ? y / (x + y) : 1 - x / (-x + y);
-                return x < 0 ? 2 - y / (-x - y) : 3 + x / (x - y);
-            };
-            double turn = 0;
-            bool positive = true;
-            for (int k = b; k < b + n && positive; ++k) {
-                const auto u = rel(link[static_cast<std::size_t>(k)][0]);
-                const auto w = rel(link[static_cast<std::size_t>(k)][1]);
-                const auto c = crossp(u, w);
-                const double det = normal[0] * c[0] + normal[1] * c[1] + normal[2] * c[2];
-                const double scale = (std::abs(u[0]) + std::abs(u[1]) + std::abs(u[2])) *
-                                     (std::abs(w[0]) + std::abs(w[1]) + std::abs(w[2])) *
-                                     (std::abs(normal[0]) + std::abs(normal[1]) + std::abs(normal[2]));
-                if (!(det > 1e-12 * scale)) {
-                    positive = false;
-                    break;
-                }
-                // Wedge from u to w, counter-clockwise (det > 0), as a pseudo-angle step in (0, 4).
-                double step = diamond(w) - diamond(u);
-                if (step <= 0) step += 4;
-                turn += step;
+            // e1 across the normal: of two fixed directions aligned with no lattice axis or diagonal (link vertices
+            // of a lattice surface often lie exactly along those, where the ray test below needs clear signs), the
+            // one less aligned with the normal, minus its normal part; e2 = n x e1.
+            const double nn = normal[0] * normal[0] + normal[1] * normal[1] + normal[2] * normal[2];
+            if (!(nn > 0)) continue;
+            constexpr D3 g1{0.8017, 0.4612, 0.3802}, g2{-0.3716, 0.8123, -0.4494};
+            const double d1 = g1[0] * normal[0] + g1[1] * normal[1] + g1[2] * normal[2];
+            const double d2 = g2[0] * normal[0] + g2[1] * normal[1] + g2[2] * normal[2];
+            const D3& g = std::abs(d1) <= std::abs(d2) ? g1 : g2;
+            const double gn = (std::abs(d1) <= std::abs(d2) ? d1 : d2) / nn;
+            const D3 e1{g[0] - gn * normal[0], g[1] - gn * normal[1], g[2] - gn * normal[2]};
+            const D3 e2 = crossD(normal, e1);
+            const double e1Size = std::abs(e1[0]) + std::abs(e1[1]) + std::abs(e1[2]);
+            const double e2Size = std::abs(e2[0]) + std::abs(e2[1]) + std::abs(e2[2]);
+            bool fine = true;
+            for (int k = 0; k < n && fine; ++k) {
+                const D3& u = rel[k];
+                const double us = std::abs(u[0]) + std::abs(u[1]) + std::abs(u[2]);
+                x[k] = u[0] * e1[0] + u[1] * e1[1] + u[2] * e1[2];
+                y[k] = u[0] * e2[0] + u[1] * e2[1] + u[2] * e2[2];
+                size[k] = us * (e1Size + e2Size);
+                fine = std::abs(y[k]) > 1e-13 * us * e2Size;
             }
-            // One turn is 4; two turns (8) or more would mean the fan folds over itself.
-            ok[v] = positive && std::abs(turn - 4.0) < 1.0;
+            if (!fine) continue;
+            int upward = 0;
+            for (int k = 0; k < n && fine; ++k) {
+                const int j = k + 1 < n ? k + 1 : 0;
+                const double det = x[k] * y[j] - y[k] * x[j];
+                fine = det > 1e-13 * size[k] * size[j];
+                upward += (y[k] < 0 && y[j] >= 0) ? 1 : 0;
+            }
+            ok[v] = fine && upward == 1;
         }
     });
     return ok;
@@ -189,12 +334,13 @@ unsigned meshingThreads() {
     return std::clamp(hw, 1u, 2u);
 }
 
-std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vector<char>* movedVertices) {
+std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vector<char>* movedVertices,
+                                               const VertexLinks* links) {
     const std::size_t nt = mesh.triangles.size();
     std::vector<std::size_t> out;
     if (nt == 0) return out;
     const PairTest test(mesh);
-    // Which triangles take part (all, or those around moved vertices), and boxes.
+    // Which triangles take part (all, or those around moved vertices).
     std::vector<char> active(nt, 1);
     std::vector<char> activeVertex;
     if (movedVertices) {
@@ -207,51 +353,74 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
         }
     }
     // A skipped pair shares a certified vertex, which is a vertex of its active triangle.
-    const std::vector<char> certified = certifiedFans(mesh, movedVertices ? &activeVertex : nullptr);
-    std::vector<Box> boxes(nt);
-    Box all{{std::numeric_limits<double>::max(), std::numeric_limits<double>::max(),
-             std::numeric_limits<double>::max()},
-            {std::numeric_limits<double>::lowest(), std::numeric_limits<double>::lowest(),
-             std::numeric_limits<double>::lowest()}};
-    double extentSum = 0;
-    for (std::size_t t = 0; t < nt; ++t) {
-        Box& b = boxes[t];
-        for (int k = 0; k < 3; ++k) {
-            const auto& v = mesh.triangles[t];
-            const double x0 = mesh.points[v[0]][k], x1 = mesh.points[v[1]][k], x2 = mesh.points[v[2]][k];
-            b.lo[k] = std::min({x0, x1, x2});
-            b.hi[k] = std::max({x0, x1, x2});
-            all.lo[k] = std::min(all.lo[k], b.lo[k]);
-            all.hi[k] = std::max(all.hi[k], b.hi[k]);
-            extentSum += b.hi[k] - b.lo[k];
-        }
+    const std::vector<char> certified = certifiedFans(mesh, movedVertices ? &activeVertex : nullptr, links);
+
+        // Boxes (float: the mesh's own coordinates, so exact), the overall box and the summed extents, in one pass.
+    std::vector<FBox> boxes(nt);
+    FBox all{{kFloatMax, kFloatMax, kFloatMax}, {-kFloatMax, -kFloatMax, -kFloatMax}};
+    std::array<double, 3> extentSum{0, 0, 0};
+    {
+        std::mutex mutex;
+        parallelChunks(nt, [&](std::size_t tb, std::size_t te) {
+            FBox part{{kFloatMax, kFloatMax, kFloatMax}, {-kFloatMax, -kFloatMax, -kFloatMax}};
+            std::array<double, 3> sum{0, 0, 0};
+            for (std::size_t t = tb; t < te; ++t) {
+                const auto& v = mesh.triangles[t];
+                const auto &p0 = mesh.points[v[0]], &p1 = mesh.points[v[1]], &p2 = mesh.points[v[2]];
+                FBox& b = boxes[t];
+                for (int k = 0; k < 3; ++k) {
+                    b.lo[k] = std::min({p0[k], p1[k], p2[k]});
+                    b.hi[k] = std::max({p0[k], p1[k], p2[k]});
+                    part.lo[k] = std::min(part.lo[k], b.lo[k]);
+                    part.hi[k] = std::max(part.hi[k], b.hi[k]);
+                    sum[k] += double(b.hi[k]) - double(b.lo[k]);
+                }
+            }
+            const std::lock_guard<std::mutex> lock(mutex);
+            for (int k = 0; k < 3; ++k) {
+                all.lo[k] = std::min(all.lo[k], part.lo[k]);
+                all.hi[k] = std::max(all.hi[k], part.hi[k]);
+                extentSum[k] += sum[k];
+            }
+        });
     }
-    // Grid cells of about the mean triangle extent; only occupied cells exist: (cell, triangle) entries sorted by
-    // cell with a radix sort, so cells can be small without a dense array over the bounding box.
-    double h = std::max(1.25 * extentSum / (3.0 * static_cast<double>(nt)), 1e-9);
-    std::array<std::int64_t, 3> dims{};
+    // Grid cells of about the mean triangle extent along each axis (triangles of anisotropic voxels are longer along
+    // the coarse axis). Cells exist only as (cell, triangle) entries, built layer by layer of cells along z (below),
+    // so cells can be small without a dense array over the whole box; a layer's x-y plane of cells is kept to at
+    // most 2^22 cells.
+    std::array<double, 3> h{};
+    for (int k = 0; k < 3; ++k) h[k] = std::max(2.5 * extentSum[k] / static_cast<double>(nt), 1e-9);
+    std::array<std::int32_t, 3> dims{};
     for (;;) {
-        double cells = 1;
+        double plane = 1, cells = 1;
         for (int k = 0; k < 3; ++k) {
-            dims[k] = static_cast<std::int64_t>(std::floor((all.hi[k] - all.lo[k]) / h)) + 1;
-            cells *= static_cast<double>(dims[k]);
+            const double n = std::floor((double(all.hi[k]) - double(all.lo[k])) / h[k]) + 1;
+            dims[k] = static_cast<std::int32_t>(std::min(n, 1e9));
+            cells *= n;
+            if (k < 2) plane *= n;
         }
-        if (cells < 1e15) break;
-        h *= 2;
+        if (plane <= double(1 << 22) && cells < 1e15) break;
+        for (double& x : h) x *= 2;
     }
-    auto cellOf = [&](double x, int k) {
-        return std::clamp<std::int64_t>(static_cast<std::int64_t>(std::floor((x - all.lo[k]) / h)), 0, dims[k] - 1);
+    const std::array<double, 3> perCell{1 / h[0], 1 / h[1], 1 / h[2]};
+    auto cellOf = [&](float x, int k) {
+        // x >= the overall low corner, so the product is >= 0 and truncation is the floor (NaN goes to cell 0).
+        const double c = (double(x) - double(all.lo[k])) * perCell[k];
+        return c < double(dims[k] - 1) ? (c >= 0 ? static_cast<std::int32_t>(c) : 0) : dims[k] - 1;
     };
-    auto linear = [&](std::int64_t x, std::int64_t y, std::int64_t z) {
-        return static_cast<std::uint64_t>(x + dims[0] * (y + dims[1] * z));
-    };
-    // Degenerate triangles are reported and left out of the pairs, as CGAL does.
+    // Cell ranges; degenerate triangles are reported and left out of the pairs, as CGAL does.
     std::vector<char> bad(nt, 0), inGrid(nt, 1);
-    std::vector<std::array<std::int64_t, 6>> range(nt);
+    std::vector<std::array<std::int32_t, 6>> range(nt);
     parallelChunks(nt, [&](std::size_t tb, std::size_t te) {
         for (std::size_t t = tb; t < te; ++t) {
-            if (active[t] && test.degenerate(t)) {
+            // A triangle of a certified fan has a positive area (see certifiedFans).
+            const auto& v = mesh.triangles[t];
+            const bool inCertifiedFan = certified[static_cast<std::size_t>(v[0])] ||
+                                        certified[static_cast<std::size_t>(v[1])] ||
+                                        certified[static_cast<std::size_t>(v[2])];
+            if (active[t] && !inCertifiedFan && degenerate(mesh, t, test)) {
                 bad[t] = 1;
+                inGrid[t] = 0;
                 continue;
             }
             auto& r = range[t];
@@ -261,10 +430,13 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
             }
         }
     });
+        const auto linear = [&](std::int64_t x, std::int64_t y, std::int64_t z) {
+        return static_cast<std::uint64_t>(x + dims[0] * (y + std::int64_t{dims[1]} * z));
+    };
     // A re-test around moved vertices: triangles in no cell of an active triangle cannot be in a tested pair, so
     // they stay out of the grid (a bitmap of the active triangles' cells).
     if (movedVertices) {
-        const double cells = static_cast<double>(dims[0]) * static_cast<double>(dims[1]) * static_cast<double>(dims[2]);
+        const double cells = double(dims[0]) * double(dims[1]) * double(dims[2]);
         if (cells < 2.5e8) { // at most 32 MB of bits
             std::vector<std::uint64_t> occupied((static_cast<std::size_t>(cells) + 63) / 64, 0);
             auto forCells = [&](std::size_t t, auto&& f) {
@@ -276,126 +448,150 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
                 return false;
             };
             for (std::size_t t = 0; t < nt; ++t)
-                if (active[t] && !bad[t])
+                if (active[t] && inGrid[t])
                     forCells(t, [&](std::uint64_t c) {
                         occupied[c / 64] |= std::uint64_t{1} << (c % 64);
                         return false;
                     });
             parallelChunks(nt, [&](std::size_t tb, std::size_t te) {
                 for (std::size_t t = tb; t < te; ++t)
-                    if (!active[t] && !bad[t] &&
+                    if (!active[t] && inGrid[t] &&
                         !forCells(t, [&](std::uint64_t c) { return (occupied[c / 64] >> (c % 64) & 1) != 0; }))
                         inGrid[t] = 0;
             });
         }
     }
-    std::size_t nEntries = 0;
+        // The triangles of each layer of cells (z), in triangle order: a counting sort.
+    const auto layers = static_cast<std::size_t>(dims[2]);
+    std::vector<std::uint32_t> layerStart(layers + 1, 0);
     for (std::size_t t = 0; t < nt; ++t)
-        if (!bad[t] && inGrid[t]) {
-            const auto& r = range[t];
-            nEntries += static_cast<std::size_t>((r[3] - r[0] + 1) * (r[4] - r[1] + 1) * (r[5] - r[2] + 1));
-        }
-    std::vector<std::uint64_t> keys(nEntries), keys2(nEntries);
-    std::vector<std::uint32_t> members(nEntries), members2(nEntries);
+        if (inGrid[t])
+            for (auto z = range[t][2]; z <= range[t][5]; ++z) ++layerStart[static_cast<std::size_t>(z) + 1];
+    for (std::size_t z = 0; z < layers; ++z) layerStart[z + 1] += layerStart[z];
+    std::vector<std::uint32_t> layerMembers(layerStart[layers]);
     {
-        std::size_t i = 0;
-        for (std::size_t t = 0; t < nt; ++t) {
-            if (bad[t] || !inGrid[t]) continue;
-            const auto& r = range[t];
-            for (auto z = r[2]; z <= r[5]; ++z)
-                for (auto y = r[1]; y <= r[4]; ++y)
-                    for (auto x = r[0]; x <= r[3]; ++x, ++i) {
-                        keys[i] = linear(x, y, z);
-                        members[i] = static_cast<std::uint32_t>(t);
-                    }
-        }
-    }
-    const std::uint64_t maxKey = linear(dims[0] - 1, dims[1] - 1, dims[2] - 1);
-    for (int shift = 0; shift < 64 && (maxKey >> shift) != 0; shift += 16) {
-        std::vector<std::size_t> count(65537, 0);
-        for (std::uint64_t k : keys) ++count[((k >> shift) & 0xFFFF) + 1];
-        for (std::size_t d = 0; d < 65536; ++d) count[d + 1] += count[d];
-        for (std::size_t i = 0; i < nEntries; ++i) {
-            const std::size_t pos = count[(keys[i] >> shift) & 0xFFFF]++;
-            keys2[pos] = keys[i];
-            members2[pos] = members[i];
-        }
-        keys.swap(keys2);
-        members.swap(members2);
+        std::vector<std::uint32_t> fill(layerStart.begin(), layerStart.end() - 1);
+        for (std::size_t t = 0; t < nt; ++t)
+            if (inGrid[t])
+                for (auto z = range[t][2]; z <= range[t][5]; ++z)
+                    layerMembers[fill[static_cast<std::size_t>(z)]++] = static_cast<std::uint32_t>(t);
     }
 
-    // Each overlapping pair is tested once: in the cell holding the lowest corner of the boxes' overlap.
+        // Layer by layer (threads take layers in turn): the layer's (cell, triangle) entries are sorted by cell with a
+    // counting sort over the x-y cells the layer touches, and each overlapping pair is tested once, in the cell
+    // holding the lowest corner of the two boxes' overlap.
     std::mutex mutex;
-    parallelChunks(nEntries, [&](std::size_t cb, std::size_t ce) {
+    std::atomic<std::size_t> nextLayer{0};
+    auto worker = [&] {
+        // The layer's triangles (members) side by side: box, vertices, flags.
+        std::vector<FBox> mBox;
+        std::vector<std::array<int, 3>> mV;
+        std::vector<std::uint8_t> mRule, mCertified; // rule bits (z and active; see CellArrays), certified vertices
+        // The layer's (cell, member) entries sorted by cell: member index << 2 | whether the member's box starts in
+        // the cell along x (1) and along y (2).
+        std::vector<std::uint32_t> count, entry, entryCell;
+        CellArrays cell;
         std::vector<std::size_t> found;
-        struct Local {
-            Box box;
-            std::uint32_t t;
-            char active;
-            std::array<bool, 3> lowHere, certified;
-            std::array<int, 3> v;
-        };
-        std::vector<Local> local;
-        // The runs (cells) that start in [cb, ce).
-        std::size_t b = cb;
-        while (b > 0 && b < nEntries && keys[b] == keys[b - 1]) ++b;
-        while (b < ce) {
-            std::size_t e = b + 1;
-            while (e < nEntries && keys[e] == keys[b]) ++e;
-            if (e - b >= 2) {
-                const std::uint64_t c = keys[b];
-                const std::array<std::int64_t, 3> cell{
-                    static_cast<std::int64_t>(c % static_cast<std::uint64_t>(dims[0])),
-                    static_cast<std::int64_t>((c / static_cast<std::uint64_t>(dims[0])) %
-                                              static_cast<std::uint64_t>(dims[1])),
-                    static_cast<std::int64_t>(c / static_cast<std::uint64_t>(dims[0] * dims[1]))};
-                // The cell's triangles copied side by side (boxes, whether their low corner is in this cell per
-                // axis, vertices, certified corners), so the quadratic loop reads contiguous memory.
-                local.clear();
-                for (std::size_t i = b; i < e; ++i) {
-                    const std::uint32_t t = members[i];
-                    Local l;
-                    l.box = boxes[t];
-                    l.t = t;
-                    l.active = active[t];
-                    for (int k = 0; k < 3; ++k) {
-                        l.lowHere[k] = range[t][k] == cell[k];
-                        l.v[k] = mesh.triangles[t][k];
-                        l.certified[k] = certified[static_cast<std::size_t>(l.v[k])];
+        for (std::size_t z; (z = nextLayer.fetch_add(1)) < layers;) {
+            const std::uint32_t first = layerStart[z], members = layerStart[z + 1] - first;
+            if (members < 2) continue;
+            mBox.resize(members);
+            mV.resize(members);
+            mRule.resize(members);
+            mCertified.resize(members);
+            std::uint32_t kmin = std::numeric_limits<std::uint32_t>::max(), kmax = 0;
+            std::size_t entries = 0;
+            for (std::uint32_t m = 0; m < members; ++m) {
+                const std::uint32_t t = layerMembers[first + m];
+                const auto& r = range[t];
+                kmin = std::min(kmin, static_cast<std::uint32_t>(r[0] + dims[0] * r[1]));
+                kmax = std::max(kmax, static_cast<std::uint32_t>(r[3] + dims[0] * r[4]));
+                entries += static_cast<std::size_t>((r[3] - r[0] + 1) * (r[4] - r[1] + 1));
+                mBox[m] = boxes[t];
+                mV[m] = mesh.triangles[t];
+                mRule[m] = static_cast<std::uint8_t>((r[2] == std::int32_t(z) ? 4 : 0) | (active[t] ? 8 : 0));
+                std::uint8_t c = 0;
+                for (int k = 0; k < 3; ++k)
+                    if (certified[static_cast<std::size_t>(mV[m][k])]) c |= static_cast<std::uint8_t>(1 << k);
+                mCertified[m] = c;
+            }
+            const std::size_t span = kmax - kmin + 1;
+            count.assign(span + 1, 0);
+            for (std::uint32_t m = 0; m < members; ++m) {
+                const auto& r = range[layerMembers[first + m]];
+                for (auto y = r[1]; y <= r[4]; ++y)
+                    for (auto x = r[0]; x <= r[3]; ++x) ++count[static_cast<std::uint32_t>(x + dims[0] * y) - kmin + 1];
+            }
+            for (std::size_t c = 0; c < span; ++c) count[c + 1] += count[c];
+            entry.resize(entries);
+            entryCell.resize(entries);
+            for (std::uint32_t m = 0; m < members; ++m) {
+                const auto& r = range[layerMembers[first + m]];
+                for (auto y = r[1]; y <= r[4]; ++y)
+                    for (auto x = r[0]; x <= r[3]; ++x) {
+                        const std::uint32_t key = static_cast<std::uint32_t>(x + dims[0] * y) - kmin;
+                        const std::uint32_t at = count[key]++;
+                        entry[at] = m << 2 | (x == r[0] ? 1u : 0u) | (y == r[1] ? 2u : 0u);
+                        entryCell[at] = key;
                     }
-                    local.push_back(l);
+            }
+            for (std::size_t b = 0; b < entries;) {
+                std::size_t e = b + 1;
+                while (e < entries && entryCell[e] == entryCell[b]) ++e;
+                const std::size_t k = e - b;
+                if (k < 2) {
+                    b = e;
+                    continue;
                 }
-                for (std::size_t i = 0; i < local.size(); ++i) {
-                    const Local& la = local[i];
-                    for (std::size_t j = i + 1; j < local.size(); ++j) {
-                        const Local& lb = local[j];
-                        if (!la.active && !lb.active) continue;
-                        if (!overlap(la.box, lb.box)) continue;
-                        // Tested in the cell of the lowest corner of the overlap: per axis, one of the two boxes
-                        // starts in this cell (the other starts in it or before).
-                        if (!(la.lowHere[0] || lb.lowHere[0]) || !(la.lowHere[1] || lb.lowHere[1]) ||
-                            !(la.lowHere[2] || lb.lowHere[2]))
-                            continue;
-                        // Pairs sharing a vertex whose fan is certified cannot intersect (see certifiedFans).
-                        bool skip = false;
-                        for (int k = 0; k < 3 && !skip; ++k)
-                            skip = la.certified[k] && (la.v[k] == lb.v[0] || la.v[k] == lb.v[1] || la.v[k] == lb.v[2]);
-                        if (skip) continue;
-                        if (test.intersect(la.t, lb.t)) {
-                            found.push_back(la.t);
-                            found.push_back(lb.t);
+                cell.resize(k);
+                for (std::size_t q = 0; q < k; ++q) {
+                    const std::uint32_t m = entry[b + q] >> 2;
+                    const FBox& box = mBox[m];
+                    for (int a = 0; a < 3; ++a) {
+                        cell.row(a)[q] = box.lo[a];
+                        cell.row(3 + a)[q] = box.hi[a];
+                        cell.irow(1 + a)[q] = mV[m][a];
+                    }
+                    cell.irow(0)[q] = static_cast<std::int32_t>(mRule[m] | (entry[b + q] & 3));
+                }
+                for (std::size_t i = 0; i + 1 < k; ++i) {
+                    const std::uint32_t mi = entry[b + i] >> 2;
+                    for (std::size_t jb = (i + 1) & ~std::size_t{3}; jb < cell.stride; jb += 4) {
+                        unsigned bits = pairMask4(cell, i, jb, mCertified[mi]);
+                        if (jb <= i) bits &= ~0u << (i + 1 - jb);
+                        while (bits) {
+                            const std::size_t j = jb + static_cast<std::size_t>(__builtin_ctz(bits));
+                            bits &= bits - 1;
+                            const std::uint32_t mj = entry[b + j] >> 2;
+                            // Not sharing a certified vertex (pairMask4); sharing an uncertified one goes to the
+                            // exact test.
+                            const auto& va = mV[mi];
+                            const auto& vb = mV[mj];
+                            bool shares = false;
+                            for (int c = 0; c < 3; ++c) shares = shares || va[c] == vb[0] || va[c] == vb[1] || va[c] == vb[2];
+                            if (!shares && certainlySeparated(mesh, va, vb)) continue;
+                            const std::uint32_t ta = layerMembers[first + mi], tb = layerMembers[first + mj];
+                            if (test.intersect(ta, tb)) {
+                                found.push_back(ta);
+                                found.push_back(tb);
+                            }
                         }
                     }
                 }
+                b = e;
             }
-            b = e;
         }
         if (!found.empty()) {
             const std::lock_guard<std::mutex> lock(mutex);
             for (std::size_t t : found) bad[t] = 1;
         }
-    });
-    for (std::size_t t = 0; t < nt; ++t)
+    };
+    const unsigned threads = nt < 20000 ? 1u : meshingThreads();
+    std::vector<std::thread> pool;
+    for (unsigned i = 1; i < threads; ++i) pool.emplace_back(worker);
+    worker();
+    for (auto& th : pool) th.join();
+        for (std::size_t t = 0; t < nt; ++t)
         if (bad[t]) out.push_back(t);
     return out;
 }

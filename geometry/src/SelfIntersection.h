@@ -15,10 +15,14 @@
 
 namespace jumeau::geometry::detail {
 
+struct VertexLinks;
+
 // Indices (ascending) of the triangles that intersect another triangle of the mesh (see above). When
 // `movedVertices` is given (one flag per point), only pairs with at least one triangle incident to a flagged vertex
 // are tested: the caller knows the other triangles did not move since a test found them clean.
-std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vector<char>* movedVertices = nullptr);
+// `links`, when given, are the mesh's vertex links (saves building them again).
+std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vector<char>* movedVertices = nullptr,
+                                               const VertexLinks* links = nullptr);
 
 // Worker threads for the meshing chain's parallel loops: min(hardware threads, 2) unless JUMEAU_MESH_THREADS says
 // otherwise (1 = serial).
