@@ -491,6 +491,9 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
         // the cell along x (1) and along y (2).
         std::vector<std::uint32_t> count, entry, entryCell;
         CellArrays cell;
+        std::vector<std::uint32_t> order; // a cell's entries by group (below)
+        // An entry's rule bits (see CellArrays): x and y from the entry, z and active from its triangle.
+        const auto ruleOf = [&](std::size_t at) { return static_cast<unsigned>(mRule[entry[at] >> 2] | (entry[at] & 3)); };
         std::vector<std::size_t> found;
         for (std::size_t z; (z = nextLayer.fetch_add(1)) < layers;) {
             const std::uint32_t first = layerStart[z], members = layerStart[z + 1] - first;
@@ -543,41 +546,61 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
                     b = e;
                     continue;
                 }
+                // The cell's entries grouped by which axes their boxes start in this cell (bits x 1, y 2, z 4): a
+                // pair must have every axis between them (the cell rule), so only groups A, B with A | B = 7 meet.
+                std::array<std::uint32_t, 9> groupStart{};
+                for (std::size_t q = 0; q < k; ++q) ++groupStart[(ruleOf(b + q) & 7) + 1];
+                for (int g = 0; g < 8; ++g) groupStart[g + 1] += groupStart[g];
+                std::array<std::uint32_t, 8> fill{};
+                std::copy(groupStart.begin(), groupStart.end() - 1, fill.begin());
+                order.resize(k);
+                for (std::size_t q = 0; q < k; ++q) order[fill[ruleOf(b + q) & 7]++] = static_cast<std::uint32_t>(b + q);
                 cell.resize(k);
                 for (std::size_t q = 0; q < k; ++q) {
-                    const std::uint32_t m = entry[b + q] >> 2;
+                    const std::uint32_t m = entry[order[q]] >> 2;
                     const FBox& box = mBox[m];
                     for (int a = 0; a < 3; ++a) {
                         cell.row(a)[q] = box.lo[a];
                         cell.row(3 + a)[q] = box.hi[a];
                         cell.irow(1 + a)[q] = mV[m][a];
                     }
-                    cell.irow(0)[q] = static_cast<std::int32_t>(mRule[m] | (entry[b + q] & 3));
+                    cell.irow(0)[q] = static_cast<std::int32_t>(ruleOf(order[q]));
                 }
-                for (std::size_t i = 0; i + 1 < k; ++i) {
-                    const std::uint32_t mi = entry[b + i] >> 2;
-                    for (std::size_t jb = (i + 1) & ~std::size_t{3}; jb < cell.stride; jb += 4) {
-                        unsigned bits = pairMask4(cell, i, jb, mCertified[mi]);
-                        if (jb <= i) bits &= ~0u << (i + 1 - jb);
-                        while (bits) {
-                            const std::size_t j = jb + static_cast<std::size_t>(__builtin_ctz(bits));
-                            bits &= bits - 1;
-                            const std::uint32_t mj = entry[b + j] >> 2;
-                            // Not sharing a certified vertex (pairMask4); sharing an uncertified one goes to the
-                            // exact test.
-                            const auto& va = mV[mi];
-                            const auto& vb = mV[mj];
-                            bool shares = false;
-                            for (int c = 0; c < 3; ++c) shares = shares || va[c] == vb[0] || va[c] == vb[1] || va[c] == vb[2];
-                            if (!shares && certainlySeparated(mesh, va, vb)) continue;
-                            const std::uint32_t ta = layerMembers[first + mi], tb = layerMembers[first + mj];
-                            if (test.intersect(ta, tb)) {
-                                found.push_back(ta);
-                                found.push_back(tb);
+                for (unsigned ga = 0; ga < 8; ++ga)
+                    for (unsigned gb = ga; gb < 8; ++gb) {
+                        if ((ga | gb) != 7 || groupStart[ga] == groupStart[ga + 1] ||
+                            groupStart[gb] == groupStart[gb + 1])
+                            continue;
+                        const std::size_t jEnd = groupStart[gb + 1];
+                        for (std::size_t i = groupStart[ga]; i < groupStart[ga + 1]; ++i) {
+                            const std::size_t jBegin = ga == gb ? i + 1 : groupStart[gb];
+                            if (jBegin >= jEnd) continue;
+                            const std::uint32_t mi = entry[order[i]] >> 2;
+                            for (std::size_t jb = jBegin & ~std::size_t{3}; jb < jEnd; jb += 4) {
+                                unsigned bits = pairMask4(cell, i, jb, mCertified[mi]);
+                                if (jb < jBegin) bits &= ~0u << (jBegin - jb);
+                                if (jEnd - jb < 4) bits &= (1u << (jEnd - jb)) - 1;
+                                while (bits) {
+                                    const std::size_t j = jb + static_cast<std::size_t>(__builtin_ctz(bits));
+                                    bits &= bits - 1;
+                                    const std::uint32_t mj = entry[order[j]] >> 2;
+                                    // Not sharing a certified vertex (pairMask4); sharing an uncertified one goes to
+                                    // the exact test.
+                                    const auto& va = mV[mi];
+                                    const auto& vb = mV[mj];
+                                    bool shares = false;
+                                    for (int c = 0; c < 3; ++c)
+                                        shares = shares || va[c] == vb[0] || va[c] == vb[1] || va[c] == vb[2];
+                                    if (!shares && certainlySeparated(mesh, va, vb)) continue;
+                                    const std::uint32_t ta = layerMembers[first + mi], tb = layerMembers[first + mj];
+                                    if (test.intersect(ta, tb)) {
+                                        found.push_back(ta);
+                                        found.push_back(tb);
+                                    }
+                                }
                             }
                         }
                     }
-                }
                 b = e;
             }
         }
