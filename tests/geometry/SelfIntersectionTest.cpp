@@ -71,7 +71,7 @@ TEST(SelfIntersection, AgreesWithCgalAtFloatPrecision) {
 }
 
 TEST(SelfIntersection, AgreesWithCgalOnTwoThreads) {
-    // Large enough (>= 20,000 triangles) for the grid's layers to be shared out over threads; the result must not
+    // Large (the grid's layers are shared out over threads from 2,000 triangles on) and dense; the result must not
     // depend on which thread took which layer.
     const Mesh soup = triangleSoup(24000, 60, 0.8f, 0.1f, 0, 7);
     const auto expected = selfIntersectingTriangles(soup);
