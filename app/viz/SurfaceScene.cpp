@@ -2,17 +2,19 @@
 
 #include <algorithm>
 
+#include "jumeau/simulation/StructureMesher.h"
+
 #include <vtkActor.h>
 #include <vtkCamera.h>
-#include <vtkDiscreteFlyingEdges3D.h>
+#include <vtkCellArray.h>
 #include <vtkFlyingEdges3D.h>
 #include <vtkFloatArray.h>
 #include <vtkImageShrink3D.h>
-#include <vtkImageConstantPad.h>
 #include <vtkImageData.h>
 #include <vtkLight.h>
 #include <vtkMatrix4x4.h>
 #include <vtkPointData.h>
+#include <vtkPoints.h>
 #include <vtkPolyData.h>
 #include <vtkPolyDataMapper.h>
 #include <vtkPolyDataNormals.h>
@@ -20,57 +22,10 @@
 #include <vtkRenderer.h>
 #include <vtkTransform.h>
 #include <vtkTransformPolyDataFilter.h>
-#include <vtkUnsignedCharArray.h>
-#include <vtkUnsignedShortArray.h>
-#include <vtkWindowedSincPolyDataFilter.h>
 
 namespace jumeau::viz {
 
 namespace {
-
-struct Box {
-    std::array<int, 3> lo{INT32_MAX, INT32_MAX, INT32_MAX};
-    std::array<int, 3> hi{-1, -1, -1};
-    bool empty() const { return hi[0] < 0; }
-};
-
-template <typename L>
-std::vector<Box> boundingBoxes(const L* labels, const imaging::ImageGeometry& g, std::size_t maxLabel) {
-    std::vector<Box> boxes(maxLabel + 1);
-    std::size_t n = 0;
-    for (int k = 0; k < g.size[2]; ++k)
-        for (int j = 0; j < g.size[1]; ++j)
-            for (int i = 0; i < g.size[0]; ++i, ++n) {
-                const std::size_t l = labels[n];
-                if (l == 0 || l > maxLabel) continue;
-                Box& b = boxes[l];
-                const int idx[3] = {i, j, k};
-                for (int a = 0; a < 3; ++a) {
-                    b.lo[a] = std::min(b.lo[a], idx[a]);
-                    b.hi[a] = std::max(b.hi[a], idx[a]);
-                }
-            }
-    return boxes;
-}
-
-// A vtkImageData viewing the label buffer (no copy): index space, spacing 1, origin 0.
-vtkSmartPointer<vtkImageData> wrapLabels(const imaging::Volume& v) {
-    const auto& g = v.geometry();
-    auto image = vtkSmartPointer<vtkImageData>::New();
-    image->SetDimensions(g.size[0], g.size[1], g.size[2]);
-    const auto n = static_cast<vtkIdType>(g.voxelCount());
-    // VTK wants a mutable pointer; save=1 tells it not to free or touch the buffer, which the Volume owns.
-    if (v.holds<std::uint8_t>()) {
-        auto arr = vtkSmartPointer<vtkUnsignedCharArray>::New();
-        arr->SetArray(const_cast<std::uint8_t*>(v.data<std::uint8_t>()), n, 1);
-        image->GetPointData()->SetScalars(arr);
-    } else {
-        auto arr = vtkSmartPointer<vtkUnsignedShortArray>::New();
-        arr->SetArray(const_cast<std::uint16_t*>(v.data<std::uint16_t>()), n, 1);
-        image->GetPointData()->SetScalars(arr);
-    }
-    return image;
-}
 
 // index → LPS mm: origin + direction * diag(spacing) * index.
 vtkSmartPointer<vtkTransform> indexToLpsTransform(const imaging::ImageGeometry& g) {
@@ -88,54 +43,47 @@ vtkSmartPointer<vtkTransform> indexToLpsTransform(const imaging::ImageGeometry& 
 
 Result<std::vector<StructureSurface>> extractSurfaces(const imaging::LabelMap& labels, const ProgressFn& progress) {
     if (labels.empty()) return std::vector<StructureSurface>{};
-    const auto& g = labels.geometry();
-    std::uint16_t maxLabel = 0;
-    for (const auto& s : labels.structures()) maxLabel = std::max(maxLabel, s.label);
-    const auto& lv = labels.labels();
-    const auto boxes = lv.holds<std::uint8_t>() ? boundingBoxes(lv.data<std::uint8_t>(), g, maxLabel)
-                                                : boundingBoxes(lv.data<std::uint16_t>(), g, maxLabel);
-    auto image = wrapLabels(lv);
-    auto toLps = indexToLpsTransform(g);
-
     std::vector<StructureSurface> out;
     const auto& structures = labels.structures();
     for (std::size_t n = 0; n < structures.size(); ++n) {
         const auto& s = structures[n];
-        if (!reportProgress(progress, double(n) / structures.size(), "surface of " + s.name))
+        const double from = double(n) / double(structures.size()), to = double(n + 1) / double(structures.size());
+        if (!reportProgress(progress, from, "surface of " + s.name))
             return makeError(ErrorCode::Cancelled, "surface extraction cancelled");
-        if (s.category == imaging::StructureCategory::Body || s.label == 0 || boxes[s.label].empty()) continue;
-        const Box& b = boxes[s.label];
-        // Crop to the structure and pad one voxel of background beyond the grid: surfaces touching the
-        // volume border come out closed instead of open.
-        auto pad = vtkSmartPointer<vtkImageConstantPad>::New();
-        pad->SetInputData(image);
-        pad->SetConstant(0);
-        pad->SetOutputWholeExtent(b.lo[0] - 1, b.hi[0] + 1, b.lo[1] - 1, b.hi[1] + 1, b.lo[2] - 1, b.hi[2] + 1);
-        auto surface = vtkSmartPointer<vtkDiscreteFlyingEdges3D>::New();
-        surface->SetInputConnection(pad->GetOutputPort());
-        surface->SetValue(0, s.label);
-        surface->ComputeNormalsOff();
-        surface->ComputeGradientsOff();
-        surface->ComputeScalarsOff();
-        auto transform = vtkSmartPointer<vtkTransformPolyDataFilter>::New();
-        transform->SetInputConnection(surface->GetOutputPort());
-        transform->SetTransform(toLps);
-        auto smooth = vtkSmartPointer<vtkWindowedSincPolyDataFilter>::New();
-        smooth->SetInputConnection(transform->GetOutputPort());
-        smooth->SetNumberOfIterations(15);
-        smooth->SetPassBand(0.1);
-        smooth->NormalizeCoordinatesOn();
-        smooth->BoundarySmoothingOff();
-        smooth->NonManifoldSmoothingOn();
+        if (s.category == imaging::StructureCategory::Body || s.label == 0) continue;
+        // The structure's mesh as exported and measured (closed, manifold, free of self-intersections, LPS mm).
+        auto meshed = simulation::meshStructure(labels, s.label, {}, [&](double f, const std::string& what) {
+            return reportProgress(progress, from + (to - from) * f, s.name + ": " + what);
+        });
+        if (!meshed) {
+            if (meshed.error().code == ErrorCode::Cancelled) return meshed.error();
+            continue; // no voxel of this label: nothing to draw
+        }
+        const geometry::Mesh& mesh = meshed->mesh;
+        if (mesh.triangles.empty()) continue;
+        auto points = vtkSmartPointer<vtkPoints>::New();
+        points->SetDataTypeToFloat();
+        points->SetNumberOfPoints(static_cast<vtkIdType>(mesh.points.size()));
+        for (std::size_t i = 0; i < mesh.points.size(); ++i)
+            points->SetPoint(static_cast<vtkIdType>(i), mesh.points[i][0], mesh.points[i][1], mesh.points[i][2]);
+        auto polys = vtkSmartPointer<vtkCellArray>::New();
+        polys->AllocateExact(static_cast<vtkIdType>(mesh.triangles.size()), static_cast<vtkIdType>(3 * mesh.triangles.size()));
+        for (const auto& t : mesh.triangles) {
+            const vtkIdType ids[3] = {t[0], t[1], t[2]};
+            polys->InsertNextCell(3, ids);
+        }
+        auto raw = vtkSmartPointer<vtkPolyData>::New();
+        raw->SetPoints(points);
+        raw->SetPolys(polys);
+        // Triangles are outward already; normals for shading only.
         auto normals = vtkSmartPointer<vtkPolyDataNormals>::New();
-        normals->SetInputConnection(smooth->GetOutputPort());
+        normals->SetInputData(raw);
         normals->SplittingOff();
-        normals->ConsistencyOn();
+        normals->ConsistencyOff();
         normals->AutoOrientNormalsOff();
         normals->Update();
         auto poly = vtkSmartPointer<vtkPolyData>::New();
         poly->ShallowCopy(normals->GetOutput());
-        if (poly->GetNumberOfCells() == 0) continue;
         out.push_back({s, poly});
     }
     reportProgress(progress, 1.0, "surfaces ready");

@@ -1,7 +1,8 @@
 #pragma once
 // The 3D view: one surface per structure of the label map, coloured by the structure table, in LPS mm.
-// Surfaces are extracted with VTK's discrete flying edges + windowed-sinc smoothing for now (CGAL meshes
-// replace them in the meshing issue). Extraction runs on a worker thread; actors are made on the GUI thread.
+// The surfaces are the structures' meshes (simulation::meshStructure: closed, manifold, free of self-intersections,
+// the ones exported and measured), not a separate display pipeline. Extraction runs on a worker thread; actors are
+// made on the GUI thread. Threshold previews of an unsegmented CT still use VTK's flying edges.
 
 #include <array>
 #include <optional>

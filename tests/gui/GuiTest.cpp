@@ -34,6 +34,7 @@
 #include <QStatusBar>
 #include <QDoubleSpinBox>
 #include "gui/SurfaceView.h"
+#include "jumeau/simulation/StructureMesher.h"
 #include <QSpinBox>
 #include <QTableWidget>
 #include "viz/Snapshot.h"
@@ -140,6 +141,16 @@ TEST_F(WorkstationTest, ThreeDViewShowsTheLiverWhereItProjects) {
     ASSERT_NE(liver, nullptr);
     EXPECT_TRUE(hasVessel);
     EXPECT_TRUE(hasTumour);
+    // What the 3D view draws is the structure's mesh as exported and measured: the same triangles, a closed
+    // surface whose enclosed volume is the voxel volume.
+    const auto& labels = *s_window->presenter().current()->data.labels;
+    auto meshed = simulation::meshStructure(labels, liver->structure.label);
+    ASSERT_TRUE(meshed.ok()) << meshed.error().describe();
+    EXPECT_EQ(liver->polyData->GetNumberOfPolys(), static_cast<vtkIdType>(meshed->mesh.triangleCount()));
+    EXPECT_EQ(liver->polyData->GetNumberOfPoints(), static_cast<vtkIdType>(meshed->mesh.points.size()));
+    EXPECT_TRUE(meshed->report.valid()) << meshed->report.describe();
+    EXPECT_NEAR(meshed->report.volumeMl, labels.volumeMl(liver->structure.label),
+                0.01 * labels.volumeMl(liver->structure.label));
 
     // Where the liver's surface points project, count liver-coloured pixels; away from it, there are none.
     const viz::RgbImage img = viz::grab(view->renderWindow());
