@@ -928,6 +928,24 @@ Adjacency buildAdjacency(std::size_t nv, const std::vector<std::array<int, 3>>& 
     return a;
 }
 
+// The vertices `rings` rings of neighbours out from `frontier` (whose vertices are marked already), marking them:
+// returns the frontier and all it reached.
+std::vector<int> growRings(const Adjacency& adj, std::vector<char>& mark, std::vector<int> frontier, int rings) {
+    std::vector<int> out = frontier;
+    for (int r = 0; r < rings && !frontier.empty(); ++r) {
+        std::vector<int> next;
+        for (int v : frontier)
+            for (int k = adj.start[v]; k < adj.start[v + 1]; ++k)
+                if (!mark[adj.nbr[k]]) {
+                    mark[adj.nbr[k]] = 1;
+                    next.push_back(adj.nbr[k]);
+                }
+        out.insert(out.end(), next.begin(), next.end());
+        frontier.swap(next);
+    }
+    return out;
+}
+
 // Smoothing in index space: the uniform-weight Laplacian commutes with the affine index -> LPS map, so Taubin
 // smoothing gives the same surface as in LPS, and the half-voxel constraint becomes a plain box clamp.
 class ConstrainedSmoother {
@@ -1030,24 +1048,13 @@ public:
     // The vertices at a boundary shared with another structure and `rings` rings of neighbours around them.
     std::vector<int> nearNeighbourStructures(int rings) const {
         std::vector<char> mark(m_pos.size(), 0);
-        std::vector<int> out, frontier;
+        std::vector<int> frontier;
         for (std::size_t i = 0; i < m_pos.size(); ++i)
             if (m_ex.vertices[i].neighbour) {
                 mark[i] = 1;
                 frontier.push_back(static_cast<int>(i));
             }
-        out = frontier;
-        for (int r = 0; r < rings && !frontier.empty(); ++r) {
-            std::vector<int> next;
-            for (int v : frontier)
-                for (int k = m_adj.start[v]; k < m_adj.start[v + 1]; ++k)
-                    if (!mark[m_adj.nbr[k]]) {
-                        mark[m_adj.nbr[k]] = 1;
-                        next.push_back(m_adj.nbr[k]);
-                    }
-            out.insert(out.end(), next.begin(), next.end());
-            frontier.swap(next);
-        }
+        std::vector<int> out = growRings(m_adj, mark, std::move(frontier), rings);
         std::sort(out.begin(), out.end());
         return out;
     }
@@ -1225,16 +1232,7 @@ std::vector<char> revertAround(Mesh& mesh, const Extraction& ex, const Frame3& f
                 mark[v] = 1;
                 frontier.push_back(v);
             }
-    for (int r = 0; r < rings; ++r) {
-        std::vector<int> next;
-        for (int v : frontier)
-            for (int k = adj.start[v]; k < adj.start[v + 1]; ++k)
-                if (!mark[adj.nbr[k]]) {
-                    mark[adj.nbr[k]] = 1;
-                    next.push_back(adj.nbr[k]);
-                }
-        frontier.swap(next);
-    }
+    growRings(adj, mark, std::move(frontier), rings);
     for (std::size_t v = 0; v < mark.size(); ++v)
         if (mark[v]) mesh.points[v] = toFloat(frame.toWorld(ex.vertices[v].mid));
     return mark;

@@ -23,6 +23,15 @@ namespace {
 
 constexpr double kPi = std::numbers::pi;
 
+// An anisotropic grid with every voxel outside, for tests that draw their own masks.
+BinaryGrid outsideGrid(std::array<int, 3> size, const Vec3& spacing) {
+    BinaryGrid g;
+    g.size = size;
+    g.spacing = spacing;
+    g.voxels.assign(g.voxelCount(), Outside);
+    return g;
+}
+
 struct Accuracy {
     double volumeErrorPercent = 0;
     double hausdorffMm = 0;
@@ -265,13 +274,7 @@ TEST(LabelMesher, UnsmoothedSurfaceIsTheExactLevelSetWithFewerTriangles) {
     // volume, valid) on the masks that break other extractions, and save triangles on flat faces.
     std::mt19937 rng(11);
     std::vector<std::pair<std::string, BinaryGrid>> masks;
-    auto grid = [](std::array<int, 3> size) {
-        BinaryGrid g;
-        g.size = size;
-        g.spacing = {0.7, 0.9, 1.6};
-        g.voxels.assign(g.voxelCount(), Outside);
-        return g;
-    };
+    auto grid = [](std::array<int, 3> size) { return outsideGrid(size, {0.7, 0.9, 1.6}); };
     {
         BinaryGrid g = grid({7, 6, 5});
         for (int k = 0; k < 5; ++k)
@@ -360,13 +363,7 @@ TEST(LabelMesher, SlabbedExtractionIsTheExactLevelSetWhateverTheThreads) {
     // and be the very same mesh on 1 and 2 threads (the slab cut depends on the mask only).
     std::mt19937 rng(23);
     std::vector<std::pair<std::string, BinaryGrid>> masks;
-    auto grid = [](std::array<int, 3> size) {
-        BinaryGrid g;
-        g.size = size;
-        g.spacing = {0.6, 0.8, 1.5};
-        g.voxels.assign(g.voxelCount(), Outside);
-        return g;
-    };
+    auto grid = [](std::array<int, 3> size) { return outsideGrid(size, {0.6, 0.8, 1.5}); };
     auto index = [](const BinaryGrid& g, int i, int j, int k) {
         return static_cast<std::size_t>(i) +
                static_cast<std::size_t>(g.size[0]) *
