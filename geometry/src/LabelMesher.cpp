@@ -1032,16 +1032,21 @@ public:
             while (parent[v] != v) v = parent[v] = parent[parent[v]];
             return v;
         };
+        // On the closed surface every edge is in both its vertices' lists: each is looked at once, from its lower end.
         for (std::size_t i = 0; i < nv; ++i)
             for (int k = m_adj.start[i]; k < m_adj.start[i + 1]; ++k) {
+                if (m_adj.nbr[k] < static_cast<int>(i)) continue;
                 const int a = find(static_cast<int>(i)), b = find(m_adj.nbr[k]);
                 if (a != b) parent[std::max(a, b)] = std::min(a, b);
             }
         std::vector<std::size_t> size(nv, 0);
-        for (std::size_t i = 0; i < nv; ++i) ++size[static_cast<std::size_t>(find(static_cast<int>(i)))];
+        for (std::size_t i = 0; i < nv; ++i) {
+            parent[i] = find(static_cast<int>(i));
+            ++size[static_cast<std::size_t>(parent[i])];
+        }
         std::vector<int> out;
         for (std::size_t i = 0; i < nv; ++i)
-            if (size[static_cast<std::size_t>(find(static_cast<int>(i)))] < maxVertices) out.push_back(static_cast<int>(i));
+            if (size[static_cast<std::size_t>(parent[i])] < maxVertices) out.push_back(static_cast<int>(i));
         return out;
     }
 
@@ -1302,8 +1307,11 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
     if (options.smoothingIterations > 0) {
         // The low-pass filter clamps only its output; two constrained Taubin iterations then let the vertices next
         // to clamped ones follow, so triangles facing a neighbouring structure stay on their side too.
-        smoother.windowedSinc(options.smoothingIterations, kPassBand);
-        smoother.taubinOn(smoother.smallComponents(kSmallComponent), kSmallComponentTaubin, true);
+        // Small components start again from their unsmoothed positions, so the filter is skipped when every
+        // component is small (components do not interact).
+        const std::vector<int> small = smoother.smallComponents(kSmallComponent);
+        if (small.size() < ex.vertices.size()) smoother.windowedSinc(options.smoothingIterations, kPassBand);
+        smoother.taubinOn(small, kSmallComponentTaubin, true);
         // Two Taubin iterations (4 steps) reach 4 rings around the clamped vertices at a shared boundary.
         smoother.taubinOn(smoother.nearNeighbourStructures(4), 2, false);
     }
