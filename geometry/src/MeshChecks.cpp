@@ -7,12 +7,12 @@
 #include <CGAL/Exact_predicates_inexact_constructions_kernel.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
-#include <mutex>
-#include <array>
 #include <cstdint>
 #include <limits>
+#include <mutex>
 #include <numeric>
 #include <vector>
 
@@ -39,8 +39,7 @@ void VertexLinks::orderRings() {
     rings.assign(edges.size(), -1);
     std::vector<char> result(nv, 0);
     parallelChunks(nv, [&](std::size_t b, std::size_t e) {
-        for (std::size_t v = b; v < e; ++v)
-            result[v] = cycle(v, rings.data() + start[v]) ? 1 : 0;
+        for (std::size_t v = b; v < e; ++v) result[v] = cycle(v, rings.data() + start[v]) ? 1 : 0;
     });
     ringIsCycle.swap(result);
 }
@@ -159,8 +158,10 @@ std::optional<MeshReport> fastReport(const Mesh& mesh, bool selfIntersecting, co
     for (const auto& t : mesh.triangles) rootPart[static_cast<std::size_t>(findRoot(parent, t[0]))] = 0;
     std::size_t nParts = 0;
     for (std::size_t v = 0; v < mesh.points.size(); ++v)
-        if (rootPart[v] == 0) rootPart[v] = static_cast<int>(nParts++);
-        else rootPart[v] = -1;
+        if (rootPart[v] == 0)
+            rootPart[v] = static_cast<int>(nParts++);
+        else
+            rootPart[v] = -1;
     for (std::size_t v = 0; v < mesh.points.size(); ++v)
         component[v] = rootPart[static_cast<std::size_t>(findRoot(parent, static_cast<int>(v)))];
     struct Part {
@@ -247,7 +248,8 @@ std::optional<MeshReport> fastReport(const Mesh& mesh, bool selfIntersecting, co
                 trianglesOf.resize(parts.size());
                 verticesOf.resize(parts.size());
                 for (std::size_t t = 0; t < mesh.triangles.size(); ++t) {
-                    const auto cpt = static_cast<std::size_t>(component[static_cast<std::size_t>(mesh.triangles[t][0])]);
+                    const auto cpt =
+                        static_cast<std::size_t>(component[static_cast<std::size_t>(mesh.triangles[t][0])]);
                     trianglesOf[cpt].push_back(static_cast<std::uint32_t>(t));
                     if (verticesOf[cpt].size() < 16) verticesOf[cpt].push_back(mesh.triangles[t][0]);
                 }

@@ -37,7 +37,6 @@ struct FBox {
     float lo[3], hi[3];
 };
 
-
 // One grid cell's entries as a structure of arrays, padded to a multiple of 4 with boxes that overlap nothing:
 // rows lo x, lo y, lo z, hi x, hi y, hi z (float), then rule bits, vertex 0, 1, 2 (int32). Rule bits: the box starts
 // in this cell along x (1), y (2), z (4); the triangle is active (8). A pair is tested in the cell holding the lowest
@@ -45,7 +44,7 @@ struct FBox {
 // one is active: both rule words or'ed give 15.
 struct CellArrays {
     std::size_t stride = 0;
-    std::vector<float> box;     // 6 rows
+    std::vector<float> box;         // 6 rows
     std::vector<std::int32_t> ints; // 4 rows
     void resize(std::size_t k) {
         stride = (k + 3) & ~std::size_t{3};
@@ -77,8 +76,8 @@ unsigned pairMask4(const CellArrays& c, std::size_t i, std::size_t j0, unsigned 
         // !(hi_j < lo_i) and !(hi_i < lo_j)
         overlap = _mm_and_ps(overlap, _mm_and_ps(_mm_cmpnlt_ps(hiJ, loI), _mm_cmpnlt_ps(hiI, loJ)));
     }
-    const __m128i rule = _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c.irow(0) + j0)),
-                                      _mm_set1_epi32(c.irow(0)[i]));
+    const __m128i rule =
+        _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c.irow(0) + j0)), _mm_set1_epi32(c.irow(0)[i]));
     __m128i keep = _mm_and_si128(_mm_castps_si128(overlap), _mm_cmpeq_epi32(rule, _mm_set1_epi32(15)));
     if (certifiedI) {
         const __m128i v0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c.irow(1) + j0));
@@ -99,8 +98,7 @@ unsigned pairMask4(const CellArrays& c, std::size_t i, std::size_t j0, unsigned 
     for (std::size_t q = 0; q < 4; ++q) {
         const std::size_t j = j0 + q;
         bool ok = (c.irow(0)[i] | c.irow(0)[j]) == 15;
-        for (int a = 0; a < 3; ++a)
-            ok = ok && !(c.row(3 + a)[j] < c.row(a)[i]) && !(c.row(3 + a)[i] < c.row(a)[j]);
+        for (int a = 0; a < 3; ++a) ok = ok && !(c.row(3 + a)[j] < c.row(a)[i]) && !(c.row(3 + a)[i] < c.row(a)[j]);
         for (int k = 0; k < 3 && ok; ++k)
             if (certifiedI >> k & 1)
                 for (int m = 0; m < 3; ++m) ok = ok && c.irow(1 + k)[i] != c.irow(1 + m)[j];
@@ -355,7 +353,7 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
     // A skipped pair shares a certified vertex, which is a vertex of its active triangle.
     const std::vector<char> certified = certifiedFans(mesh, movedVertices ? &activeVertex : nullptr, links);
 
-        // Boxes (float: the mesh's own coordinates, so exact), the overall box and the summed extents, in one pass.
+    // Boxes (float: the mesh's own coordinates, so exact), the overall box and the summed extents, in one pass.
     std::vector<FBox> boxes(nt);
     FBox all{{kFloatMax, kFloatMax, kFloatMax}, {-kFloatMax, -kFloatMax, -kFloatMax}};
     std::array<double, 3> extentSum{0, 0, 0};
@@ -430,7 +428,7 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
             }
         }
     });
-        const auto linear = [&](std::int64_t x, std::int64_t y, std::int64_t z) {
+    const auto linear = [&](std::int64_t x, std::int64_t y, std::int64_t z) {
         return static_cast<std::uint64_t>(x + dims[0] * (y + std::int64_t{dims[1]} * z));
     };
     // A re-test around moved vertices: triangles in no cell of an active triangle cannot be in a tested pair, so
@@ -461,7 +459,7 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
             });
         }
     }
-        // The triangles of each layer of cells (z), in triangle order: a counting sort.
+    // The triangles of each layer of cells (z), in triangle order: a counting sort.
     const auto layers = static_cast<std::size_t>(dims[2]);
     std::vector<std::uint32_t> layerStart(layers + 1, 0);
     for (std::size_t t = 0; t < nt; ++t)
@@ -477,7 +475,7 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
                     layerMembers[fill[static_cast<std::size_t>(z)]++] = static_cast<std::uint32_t>(t);
     }
 
-        // Layer by layer (threads take layers in turn): the layer's (cell, triangle) entries are sorted by cell with a
+    // Layer by layer (threads take layers in turn): the layer's (cell, triangle) entries are sorted by cell with a
     // counting sort over the x-y cells the layer touches, and each overlapping pair is tested once, in the cell
     // holding the lowest corner of the two boxes' overlap.
     std::mutex mutex;
@@ -493,7 +491,9 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
         CellArrays cell;
         std::vector<std::uint32_t> order; // a cell's entries by group (below)
         // An entry's rule bits (see CellArrays): x and y from the entry, z and active from its triangle.
-        const auto ruleOf = [&](std::size_t at) { return static_cast<unsigned>(mRule[entry[at] >> 2] | (entry[at] & 3)); };
+        const auto ruleOf = [&](std::size_t at) {
+            return static_cast<unsigned>(mRule[entry[at] >> 2] | (entry[at] & 3));
+        };
         std::vector<std::size_t> found;
         for (std::size_t z; (z = nextLayer.fetch_add(1)) < layers;) {
             const std::uint32_t first = layerStart[z], members = layerStart[z + 1] - first;
@@ -554,7 +554,8 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
                 std::array<std::uint32_t, 8> fill{};
                 std::copy(groupStart.begin(), groupStart.end() - 1, fill.begin());
                 order.resize(k);
-                for (std::size_t q = 0; q < k; ++q) order[fill[ruleOf(b + q) & 7]++] = static_cast<std::uint32_t>(b + q);
+                for (std::size_t q = 0; q < k; ++q)
+                    order[fill[ruleOf(b + q) & 7]++] = static_cast<std::uint32_t>(b + q);
                 cell.resize(k);
                 for (std::size_t q = 0; q < k; ++q) {
                     const std::uint32_t m = entry[order[q]] >> 2;
