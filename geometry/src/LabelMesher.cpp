@@ -911,20 +911,47 @@ struct Adjacency {
     std::vector<int> opposite; // the third vertex of the triangle (v, nbr, opposite)
 };
 Adjacency buildAdjacency(std::size_t nv, const std::vector<std::array<int, 3>>& tris) {
+    // A counting sort by vertex on the meshing threads, each over a contiguous range of triangles with its own counts:
+    // a vertex's entries from range 0 come first, then range 1's, ..., so the table is the sequential one.
+    const std::size_t parts = tris.size() < 20000 ? 1 : detail::meshingThreads();
+    const std::size_t chunk = (tris.size() + parts - 1) / parts;
+    std::vector<std::vector<int>> count(parts, std::vector<int>(nv, 0));
+    auto forParts = [&](auto&& f) {
+        std::vector<std::thread> pool;
+        for (std::size_t p = 1; p < parts; ++p) pool.emplace_back([&f, p] { f(p); });
+        f(std::size_t{0});
+        for (auto& th : pool) th.join();
+    };
+    forParts([&](std::size_t p) {
+        const std::size_t e = std::min(tris.size(), (p + 1) * chunk);
+        for (std::size_t i = p * chunk; i < e; ++i)
+            for (int v : tris[i]) ++count[p][static_cast<std::size_t>(v)];
+    });
     Adjacency a;
     a.start.assign(nv + 1, 0);
-    for (const auto& t : tris)
-        for (int v : t) ++a.start[static_cast<std::size_t>(v) + 1];
-    for (std::size_t v = 0; v < nv; ++v) a.start[v + 1] += a.start[v];
+    for (std::size_t v = 0; v < nv; ++v) {
+        int at = a.start[v];
+        for (std::size_t p = 0; p < parts; ++p) {
+            const int c = count[p][v];
+            count[p][v] = at; // becomes range p's fill position for v
+            at += c;
+        }
+        a.start[v + 1] = at;
+    }
     a.nbr.resize(static_cast<std::size_t>(a.start[nv]));
     a.opposite.resize(a.nbr.size());
-    std::vector<int> fill(a.start.begin(), a.start.end() - 1);
-    for (const auto& t : tris)
-        for (int e = 0; e < 3; ++e) {
-            const auto k = static_cast<std::size_t>(fill[t[e]]++);
-            a.nbr[k] = t[(e + 1) % 3];
-            a.opposite[k] = t[(e + 2) % 3];
+    forParts([&](std::size_t p) {
+        std::vector<int>& fill = count[p];
+        const std::size_t e = std::min(tris.size(), (p + 1) * chunk);
+        for (std::size_t i = p * chunk; i < e; ++i) {
+            const auto& t = tris[i];
+            for (int k = 0; k < 3; ++k) {
+                const auto at = static_cast<std::size_t>(fill[static_cast<std::size_t>(t[k])]++);
+                a.nbr[at] = t[(k + 1) % 3];
+                a.opposite[at] = t[(k + 2) % 3];
+            }
         }
+    });
     return a;
 }
 
