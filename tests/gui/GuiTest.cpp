@@ -512,19 +512,9 @@ TEST_F(WorkstationTest, ExportDialogWritesValidMeshesInTheChosenFrame) {
     const auto options = dialog.options();
     ASSERT_EQ(options.labels.size(), 3u);
 
-    QEventLoop loop;
-    bool ok = false;
-    QString message;
-    auto c = QObject::connect(s_window, &gui::MainWindow::exportFinished, &loop, [&](bool success, const QString& m) {
-        ok = success;
-        message = m;
-        loop.quit();
-    });
-    QTimer::singleShot(120000, &loop, &QEventLoop::quit);
+    // Waits for the export and for the worker to hand back (the next test's tool is refused while it is busy).
     s_window->exportMeshes(dialog.target(), options);
-    loop.exec();
-    QObject::disconnect(c);
-    settle();
+    const auto [ok, message] = waitForTask(*s_window);
     ASSERT_TRUE(ok) << message.toStdString();
     EXPECT_TRUE(message.contains("every mesh closed")) << message.toStdString();
     EXPECT_TRUE(s_window->statusText().contains("Exported 3")) << s_window->statusText().toStdString();
@@ -538,6 +528,8 @@ TEST_F(WorkstationTest, ExportDialogWritesValidMeshesInTheChosenFrame) {
 
 TEST_F(WorkstationTest, SegmentToolsRunInTheBackgroundAndUndo) {
     ASSERT_EQ(s_outcome, Outcome::Shown);
+    // A tool is refused while an earlier job still holds the worker.
+    ASSERT_TRUE(test::waitUntilIdle(*s_window));
     auto& presenter = s_window->presenter();
     const auto before = labelBytes(*presenter.current()->data.labels);
     const auto* tumour = presenter.current()->data.labels->findByName("Tumour 1");
@@ -590,19 +582,8 @@ TEST(Workstation, ImportedSegmentationShowsAndUndoes) {
     ASSERT_FALSE(w.presenter().current()->data.labels.has_value());
     EXPECT_EQ(w.structurePanel()->table()->rowCount(), 0);
 
-    QEventLoop loop;
-    bool ok = false;
-    QString message;
-    auto c = QObject::connect(&w, &gui::MainWindow::exportFinished, &loop, [&](bool success, const QString& m) {
-        ok = success;
-        message = m;
-        loop.quit();
-    });
-    QTimer::singleShot(120000, &loop, &QEventLoop::quit);
     w.presenter().importLabels(phantomDir() / "labels" / "labels.seg.nrrd");
-    loop.exec();
-    QObject::disconnect(c);
-    settle();
+    const auto [ok, message] = waitForTask(w);
     ASSERT_TRUE(ok) << message.toStdString();
     EXPECT_TRUE(message.contains("Imported 9")) << message.toStdString();
     ASSERT_TRUE(w.presenter().current()->data.labels.has_value());
