@@ -354,7 +354,11 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
     const std::vector<char> certified = certifiedFans(mesh, movedVertices ? &activeVertex : nullptr, links);
 
     // Boxes (float: the mesh's own coordinates, so exact), the overall box and the summed extents, in one pass.
+    // A triangle with a non-finite coordinate (NaN or infinity, never made by the mesher) is reported as intersecting
+    // and left out of the grid, which it would otherwise break.
     std::vector<FBox> boxes(nt);
+    std::vector<char> finite(nt, 1);
+    std::size_t finiteCount = 0;
     FBox all{{kFloatMax, kFloatMax, kFloatMax}, {-kFloatMax, -kFloatMax, -kFloatMax}};
     std::array<double, 3> extentSum{0, 0, 0};
     {
@@ -362,9 +366,18 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
         parallelChunks(nt, [&](std::size_t tb, std::size_t te) {
             FBox part{{kFloatMax, kFloatMax, kFloatMax}, {-kFloatMax, -kFloatMax, -kFloatMax}};
             std::array<double, 3> sum{0, 0, 0};
+            std::size_t count = 0;
             for (std::size_t t = tb; t < te; ++t) {
                 const auto& v = mesh.triangles[t];
                 const auto &p0 = mesh.points[v[0]], &p1 = mesh.points[v[1]], &p2 = mesh.points[v[2]];
+                bool ok = true;
+                for (int k = 0; k < 3; ++k)
+                    ok = ok && std::isfinite(p0[k]) && std::isfinite(p1[k]) && std::isfinite(p2[k]);
+                if (!ok) {
+                    finite[t] = 0;
+                    continue;
+                }
+                ++count;
                 FBox& b = boxes[t];
                 for (int k = 0; k < 3; ++k) {
                     b.lo[k] = std::min({p0[k], p1[k], p2[k]});
@@ -375,6 +388,7 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
                 }
             }
             const std::lock_guard<std::mutex> lock(mutex);
+            finiteCount += count;
             for (int k = 0; k < 3; ++k) {
                 all.lo[k] = std::min(all.lo[k], part.lo[k]);
                 all.hi[k] = std::max(all.hi[k], part.hi[k]);
@@ -382,12 +396,16 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
             }
         });
     }
+    if (finiteCount == 0) {
+        for (std::size_t t = 0; t < nt; ++t) out.push_back(t);
+        return out;
+    }
     // Grid cells of about the mean triangle extent along each axis (triangles of anisotropic voxels are longer along
     // the coarse axis). Cells exist only as (cell, triangle) entries, built layer by layer of cells along z (below),
     // so cells can be small without a dense array over the whole box; a layer's x-y plane of cells is kept to at
     // most 2^22 cells.
     std::array<double, 3> h{};
-    for (int k = 0; k < 3; ++k) h[k] = std::max(2.5 * extentSum[k] / static_cast<double>(nt), 1e-9);
+    for (int k = 0; k < 3; ++k) h[k] = std::max(2.5 * extentSum[k] / static_cast<double>(finiteCount), 1e-9);
     std::array<std::int32_t, 3> dims{};
     for (;;) {
         double plane = 1, cells = 1;
@@ -411,6 +429,11 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
     std::vector<std::array<std::int32_t, 6>> range(nt);
     parallelChunks(nt, [&](std::size_t tb, std::size_t te) {
         for (std::size_t t = tb; t < te; ++t) {
+            if (!finite[t]) {
+                bad[t] = 1;
+                inGrid[t] = 0;
+                continue;
+            }
             // A triangle of a certified fan has a positive area (see certifiedFans).
             const auto& v = mesh.triangles[t];
             const bool inCertifiedFan = certified[static_cast<std::size_t>(v[0])] ||

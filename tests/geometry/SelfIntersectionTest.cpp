@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -90,4 +91,28 @@ TEST(SelfIntersection, AgreesWithCgalOnTwoThreads) {
         EXPECT_TRUE(std::binary_search(partial.begin(), partial.end(), t)) << "moved triangle " << t;
     }
     EXPECT_GT(touched, 0u);
+}
+
+TEST(SelfIntersection, NonFiniteCoordinatesAreReportedNotACrash) {
+    // A NaN or an infinite coordinate (a broken import, never the mesher's output) marks its triangles as intersecting;
+    // the others get CGAL's answer as before.
+    Mesh soup = triangleSoup(3000, 12, 1.0f, 0.25f, 0, 8);
+    const auto clean = selfIntersectingTriangles(soup);
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    for (const std::array<float, 3>& odd : {std::array<float, 3>{100, nan, 100}, std::array<float, 3>{-inf, 100, 100}}) {
+        const int base = static_cast<int>(soup.points.size());
+        soup.points.push_back(odd);
+        soup.points.push_back({100, 101, 100});
+        soup.points.push_back({101, 100, 100});
+        soup.triangles.push_back({base, base + 1, base + 2});
+    }
+    std::vector<std::size_t> expected = clean;
+    expected.push_back(3000);
+    expected.push_back(3001);
+    EXPECT_EQ(detail::findSelfIntersections(soup), expected);
+    // Nothing finite at all: every triangle is reported.
+    Mesh broken;
+    broken.points = {{nan, 0, 0}, {1, 0, 0}, {0, 1, 0}};
+    broken.triangles = {{0, 1, 2}};
+    EXPECT_EQ(detail::findSelfIntersections(broken), std::vector<std::size_t>{0});
 }
