@@ -10,7 +10,6 @@
 #include <functional>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <tuple>
 #include <unordered_map>
 
@@ -27,6 +26,7 @@ std::size_t BinaryGrid::insideCount() const {
 namespace {
 
 using detail::parallelChunks;
+using detail::runTasks;
 
 constexpr double kPiD = 3.14159265358979323846;
 // Windowed-sinc pass band (k in [0, 2] of the uniform Laplacian), VTK's default.
@@ -70,14 +70,6 @@ struct WorkGrid {
     }
     std::uint8_t at(int x, int y, int z) const { return state[index(x, y, z)]; }
 };
-
-// Runs f(0) .. f(n - 1) on n threads, f(0) on the calling one.
-template <typename F> void runTasks(unsigned n, F&& f) {
-    std::vector<std::thread> pool;
-    for (unsigned t = 1; t < n; ++t) pool.emplace_back([&f, t] { f(t); });
-    f(0u);
-    for (auto& th : pool) th.join();
-}
 
 // Runs f(z0, z1) over [0, n) cut into contiguous ranges, one per meshing thread when `bytes` (the data touched) is
 // large enough to pay for them.
@@ -913,16 +905,10 @@ struct Adjacency {
 Adjacency buildAdjacency(std::size_t nv, const std::vector<std::array<int, 3>>& tris) {
     // A counting sort by vertex on the meshing threads, each over a contiguous range of triangles with its own counts:
     // a vertex's entries from range 0 come first, then range 1's, ..., so the table is the sequential one.
-    const std::size_t parts = tris.size() < 20000 ? 1 : detail::meshingThreads();
+    const unsigned parts = tris.size() < 20000 ? 1u : detail::meshingThreads();
     const std::size_t chunk = (tris.size() + parts - 1) / parts;
     std::vector<std::vector<int>> count(parts, std::vector<int>(nv, 0));
-    auto forParts = [&](auto&& f) {
-        std::vector<std::thread> pool;
-        for (std::size_t p = 1; p < parts; ++p) pool.emplace_back([&f, p] { f(p); });
-        f(std::size_t{0});
-        for (auto& th : pool) th.join();
-    };
-    forParts([&](std::size_t p) {
+    runTasks(parts, [&](std::size_t p) {
         const std::size_t e = std::min(tris.size(), (p + 1) * chunk);
         for (std::size_t i = p * chunk; i < e; ++i)
             for (int v : tris[i]) ++count[p][static_cast<std::size_t>(v)];
@@ -931,7 +917,7 @@ Adjacency buildAdjacency(std::size_t nv, const std::vector<std::array<int, 3>>& 
     a.start.assign(nv + 1, 0);
     for (std::size_t v = 0; v < nv; ++v) {
         int at = a.start[v];
-        for (std::size_t p = 0; p < parts; ++p) {
+        for (unsigned p = 0; p < parts; ++p) {
             const int c = count[p][v];
             count[p][v] = at; // becomes range p's fill position for v
             at += c;
@@ -940,7 +926,7 @@ Adjacency buildAdjacency(std::size_t nv, const std::vector<std::array<int, 3>>& 
     }
     a.nbr.resize(static_cast<std::size_t>(a.start[nv]));
     a.opposite.resize(a.nbr.size());
-    forParts([&](std::size_t p) {
+    runTasks(parts, [&](std::size_t p) {
         std::vector<int>& fill = count[p];
         const std::size_t e = std::min(tris.size(), (p + 1) * chunk);
         for (std::size_t i = p * chunk; i < e; ++i) {

@@ -634,11 +634,7 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
         }
     };
     // A layer is worth a thread from a few thousand triangles on (a thread costs tens of microseconds).
-    const unsigned threads = nt < 2000 ? 1u : meshingThreads();
-    std::vector<std::thread> pool;
-    for (unsigned i = 1; i < threads; ++i) pool.emplace_back(worker);
-    worker();
-    for (auto& th : pool) th.join();
+    runTasks(nt < 2000 ? 1u : meshingThreads(), [&](unsigned) { worker(); });
     for (std::size_t t = 0; t < nt; ++t)
         if (bad[t]) out.push_back(t);
     return out;

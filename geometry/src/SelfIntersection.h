@@ -28,23 +28,23 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
 // otherwise (1 = serial).
 unsigned meshingThreads();
 
+// Runs f(0) .. f(n - 1) on n threads, f(0) on the calling one.
+template <typename F> void runTasks(unsigned n, F&& f);
+
 // Runs f(begin, end) over [0, n) split into meshingThreads() contiguous chunks (serially when n is small).
 template <typename F> void parallelChunks(std::size_t n, F&& f);
 
 } // namespace jumeau::geometry::detail
 
+template <typename F> void jumeau::geometry::detail::runTasks(unsigned n, F&& f) {
+    std::vector<std::thread> pool;
+    for (unsigned t = 1; t < n; ++t) pool.emplace_back([&f, t] { f(t); });
+    f(0u);
+    for (auto& th : pool) th.join();
+}
+
 template <typename F> void jumeau::geometry::detail::parallelChunks(std::size_t n, F&& f) {
     const unsigned threads = n < 20000 ? 1u : meshingThreads();
-    if (threads <= 1) {
-        f(std::size_t{0}, n);
-        return;
-    }
-    std::vector<std::thread> pool;
     const std::size_t chunk = (n + threads - 1) / threads;
-    for (unsigned t = 1; t < threads; ++t) {
-        const std::size_t b = std::min(n, t * chunk), e = std::min(n, (t + 1) * chunk);
-        pool.emplace_back([&f, b, e] { f(b, e); });
-    }
-    f(std::size_t{0}, std::min(n, chunk));
-    for (auto& th : pool) th.join();
+    runTasks(threads, [&](unsigned t) { f(std::min(n, t * chunk), std::min(n, (t + 1) * chunk)); });
 }
