@@ -158,10 +158,7 @@ std::optional<MeshReport> fastReport(const Mesh& mesh, bool selfIntersecting, co
     for (const auto& t : mesh.triangles) rootPart[static_cast<std::size_t>(findRoot(parent, t[0]))] = 0;
     std::size_t nParts = 0;
     for (std::size_t v = 0; v < mesh.points.size(); ++v)
-        if (rootPart[v] == 0)
-            rootPart[v] = static_cast<int>(nParts++);
-        else
-            rootPart[v] = -1;
+        if (rootPart[v] == 0) rootPart[v] = static_cast<int>(nParts++);
     for (std::size_t v = 0; v < mesh.points.size(); ++v)
         component[v] = rootPart[static_cast<std::size_t>(findRoot(parent, static_cast<int>(v)))];
     struct Part {
@@ -170,7 +167,6 @@ std::optional<MeshReport> fastReport(const Mesh& mesh, bool selfIntersecting, co
                                  std::numeric_limits<double>::max()};
         std::array<double, 3> hi{std::numeric_limits<double>::lowest(), std::numeric_limits<double>::lowest(),
                                  std::numeric_limits<double>::lowest()};
-        bool used = false;
     };
     struct Chunk {
         std::size_t begin = 0;
@@ -186,7 +182,6 @@ std::optional<MeshReport> fastReport(const Mesh& mesh, bool selfIntersecting, co
         for (std::size_t i = tb; i < te; ++i) {
             const auto& t = mesh.triangles[i];
             Part& p = c.parts[static_cast<std::size_t>(component[static_cast<std::size_t>(t[0])])];
-            p.used = true;
             const auto& a = mesh.points[t[0]];
             const auto& b = mesh.points[t[1]];
             const auto& cc = mesh.points[t[2]];
@@ -206,15 +201,15 @@ std::optional<MeshReport> fastReport(const Mesh& mesh, bool selfIntersecting, co
         chunks.push_back(std::move(c));
     });
     std::sort(chunks.begin(), chunks.end(), [](const Chunk& a, const Chunk& b) { return a.begin < b.begin; });
-    std::vector<Part> all(nParts);
+    // Components are numbered by their lowest vertex; vertices in no triangle are in none. A chunk's part without
+    // triangles adds nothing (zero volume, an empty box).
+    std::vector<Part> parts(nParts);
     double area = 0;
     for (const Chunk& c : chunks) {
         area += c.area;
         for (std::size_t i = 0; i < nParts; ++i) {
             const Part& p = c.parts[i];
-            if (!p.used) continue;
-            Part& q = all[i];
-            q.used = true;
+            Part& q = parts[i];
             q.volume6 += p.volume6;
             for (int k = 0; k < 3; ++k) {
                 q.lo[k] = std::min(q.lo[k], p.lo[k]);
@@ -222,8 +217,6 @@ std::optional<MeshReport> fastReport(const Mesh& mesh, bool selfIntersecting, co
             }
         }
     }
-    // Components are numbered by their lowest vertex; vertices in no triangle are in none.
-    const std::vector<Part>& parts = all;
     double volume6 = 0;
     for (const Part& p : parts) volume6 += p.volume6;
     r.volumeMl = volume6 / 6.0 / 1000.0;

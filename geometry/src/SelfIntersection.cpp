@@ -64,9 +64,8 @@ struct CellArrays {
     const std::int32_t* irow(int r) const { return ints.data() + r * stride; }
 };
 
-// Bits 0..3: which of entries j0 .. j0+3 form a pair with entry i that must be looked at: closed boxes overlap (a NaN
-// coordinate counts as overlapping, as in the exact test), the cell rule holds, and the two do not share a vertex of
-// i whose fan is certified (bit c of `certifiedI` for vertex c).
+// Bits 0..3: which of entries j0 .. j0+3 form a pair with entry i that must be looked at: closed boxes overlap, the
+// cell rule holds, and the two do not share a vertex of i whose fan is certified (bit c of `certifiedI` for vertex c).
 unsigned pairMask4(const CellArrays& c, std::size_t i, std::size_t j0, unsigned certifiedI) {
 #if defined(__SSE2__)
     __m128 overlap = _mm_castsi128_ps(_mm_set1_epi32(-1));
@@ -264,17 +263,17 @@ std::vector<char> certifiedFans(const Mesh& mesh, const std::vector<char>* neede
     std::vector<char> ok(nv, 0);
     parallelChunks(nv, [&](std::size_t vb, std::size_t ve) {
         constexpr int kMaxFan = 32; // larger fans are left to the exact test
-        int own[kMaxFan];
+        int walked[kMaxFan];
         D3 rel[kMaxFan];
         double x[kMaxFan], y[kMaxFan], size[kMaxFan];
         for (std::size_t v = vb; v < ve; ++v) {
             const int n = links.count(v);
             if (n < 3 || n > kMaxFan || (needed && !(*needed)[v])) continue;
-            const int* ring = own;
+            const int* ring = walked;
             if (links.ordered()) {
                 if (!links.ringIsCycle[v]) continue;
                 ring = links.rings.data() + links.start[v];
-            } else if (!links.cycle(v, own)) {
+            } else if (!links.cycle(v, walked)) {
                 continue;
             }
             const auto& pv = mesh.points[v];
@@ -420,7 +419,7 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
     }
     const std::array<double, 3> perCell{1 / h[0], 1 / h[1], 1 / h[2]};
     auto cellOf = [&](float x, int k) {
-        // x >= the overall low corner, so the product is >= 0 and truncation is the floor (NaN goes to cell 0).
+        // x >= the overall low corner, so the product is >= 0 and truncation is the floor.
         const double c = (double(x) - double(all.lo[k])) * perCell[k];
         return c < double(dims[k] - 1) ? (c >= 0 ? static_cast<std::int32_t>(c) : 0) : dims[k] - 1;
     };
@@ -518,6 +517,20 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
             return static_cast<unsigned>(mRule[entry[at] >> 2] | (entry[at] & 3));
         };
         std::vector<std::size_t> found;
+        // A pair of the layer's members that pairMask4 let through: not sharing a certified vertex (sharing an
+        // uncertified one goes to the exact test), not certainly separated.
+        const auto examine = [&](std::uint32_t first, std::uint32_t mi, std::uint32_t mj) {
+            const auto& va = mV[mi];
+            const auto& vb = mV[mj];
+            bool shares = false;
+            for (int c = 0; c < 3; ++c) shares = shares || va[c] == vb[0] || va[c] == vb[1] || va[c] == vb[2];
+            if (!shares && certainlySeparated(mesh, va, vb)) return;
+            const std::uint32_t ta = layerMembers[first + mi], tb = layerMembers[first + mj];
+            if (test.intersect(ta, tb)) {
+                found.push_back(ta);
+                found.push_back(tb);
+            }
+        };
         for (std::size_t z; (z = nextLayer.fetch_add(1)) < layers;) {
             const std::uint32_t first = layerStart[z], members = layerStart[z + 1] - first;
             if (members < 2) continue;
@@ -604,24 +617,9 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
                                 unsigned bits = pairMask4(cell, i, jb, mCertified[mi]);
                                 if (jb < jBegin) bits &= ~0u << (jBegin - jb);
                                 if (jEnd - jb < 4) bits &= (1u << (jEnd - jb)) - 1;
-                                while (bits) {
-                                    const std::size_t j = jb + static_cast<std::size_t>(__builtin_ctz(bits));
-                                    bits &= bits - 1;
-                                    const std::uint32_t mj = entry[order[j]] >> 2;
-                                    // Not sharing a certified vertex (pairMask4); sharing an uncertified one goes to
-                                    // the exact test.
-                                    const auto& va = mV[mi];
-                                    const auto& vb = mV[mj];
-                                    bool shares = false;
-                                    for (int c = 0; c < 3; ++c)
-                                        shares = shares || va[c] == vb[0] || va[c] == vb[1] || va[c] == vb[2];
-                                    if (!shares && certainlySeparated(mesh, va, vb)) continue;
-                                    const std::uint32_t ta = layerMembers[first + mi], tb = layerMembers[first + mj];
-                                    if (test.intersect(ta, tb)) {
-                                        found.push_back(ta);
-                                        found.push_back(tb);
-                                    }
-                                }
+                                for (; bits; bits &= bits - 1)
+                                    examine(first, mi,
+                                            entry[order[jb + static_cast<std::size_t>(__builtin_ctz(bits))]] >> 2);
                             }
                         }
                     }
