@@ -108,16 +108,15 @@ unsigned pairMask4(const CellArrays& c, std::size_t i, std::size_t j0, unsigned 
 }
 
 // The pair test of CGAL's PMP::self_intersections (do_faces_intersect), on vertex indices instead of halfedges.
+// CGAL points are made from the mesh's floats when a pair gets here (exactly: float -> double), not copied for the
+// whole mesh: few pairs do (about a thousand on the IRCAD liver), and fresh memory costs page faults.
 class PairTest {
 public:
-    PairTest(const Mesh& mesh) : m_mesh(mesh) {
-        m_points.reserve(mesh.points.size());
-        for (const auto& p : mesh.points) m_points.emplace_back(p[0], p[1], p[2]);
-    }
+    PairTest(const Mesh& mesh) : m_mesh(mesh) {}
 
     bool degenerate(std::size_t t) const {
         const auto& v = m_mesh.triangles[t];
-        return CGAL::collinear(m_points[v[0]], m_points[v[1]], m_points[v[2]]);
+        return CGAL::collinear(point(v[0]), point(v[1]), point(v[2]));
     }
 
     bool intersect(std::size_t ta, std::size_t tb) const {
@@ -137,30 +136,30 @@ public:
                     }
                     ++shared;
                 }
-        const Point* pa[3] = {&m_points[a[0]], &m_points[a[1]], &m_points[a[2]]};
-        const Point* pb[3] = {&m_points[b[0]], &m_points[b[1]], &m_points[b[2]]};
+        const Point pa[3] = {point(a[0]), point(a[1]), point(a[2])};
+        const Point pb[3] = {point(b[0]), point(b[1]), point(b[2])};
         if (shared >= 3) return true; // the same triangle twice
         if (shared == 2) {
             // Shared edge p-q, r and s the other vertices: intersecting only if coplanar and on the same side.
-            const Point& r = *pa[ia];
-            const Point& s = *pb[ib];
-            const Point& p = *pa[(ia + 1) % 3];
-            const Point& q = *pa[(ia + 2) % 3];
+            const Point& r = pa[ia];
+            const Point& s = pb[ib];
+            const Point& p = pa[(ia + 1) % 3];
+            const Point& q = pa[(ia + 2) % 3];
             return CGAL::coplanar(p, q, r, s) && CGAL::coplanar_orientation(p, q, r, s) == CGAL::POSITIVE;
         }
         if (shared == 1) {
             // Shared vertex: the opposite edge of either crossing the other triangle.
-            const Kernel::Triangle_3 t1(*pa[0], *pa[1], *pa[2]), t2(*pb[0], *pb[1], *pb[2]);
-            const Kernel::Segment_3 s1(*pa[(ia + 1) % 3], *pa[(ia + 2) % 3]);
-            const Kernel::Segment_3 s2(*pb[(ib + 1) % 3], *pb[(ib + 2) % 3]);
+            const Kernel::Triangle_3 t1(pa[0], pa[1], pa[2]), t2(pb[0], pb[1], pb[2]);
+            const Kernel::Segment_3 s1(pa[(ia + 1) % 3], pa[(ia + 2) % 3]);
+            const Kernel::Segment_3 s2(pb[(ib + 1) % 3], pb[(ib + 2) % 3]);
             return segmentCrosses(t1, s2) || segmentCrosses(t2, s1);
         }
         // Cheap exact rejection first: all of b strictly on one side of a's plane (or the reverse).
-        if (strictlyOneSide(*pa[0], *pa[1], *pa[2], *pb[0], *pb[1], *pb[2]) ||
-            strictlyOneSide(*pb[0], *pb[1], *pb[2], *pa[0], *pa[1], *pa[2]))
+        if (strictlyOneSide(pa[0], pa[1], pa[2], pb[0], pb[1], pb[2]) ||
+            strictlyOneSide(pb[0], pb[1], pb[2], pa[0], pa[1], pa[2]))
             return false;
-        return CGAL::do_intersect(Kernel::Triangle_3(*pa[0], *pa[1], *pa[2]),
-                                  Kernel::Triangle_3(*pb[0], *pb[1], *pb[2]));
+        return CGAL::do_intersect(Kernel::Triangle_3(pa[0], pa[1], pa[2]),
+                                  Kernel::Triangle_3(pb[0], pb[1], pb[2]));
     }
 
 private:
@@ -176,8 +175,12 @@ private:
         return CGAL::do_intersect(t, s);
     }
 
+    Point point(int v) const {
+        const auto& p = m_mesh.points[static_cast<std::size_t>(v)];
+        return {p[0], p[1], p[2]};
+    }
+
     const Mesh& m_mesh;
-    std::vector<Point> m_points;
 };
 
 using D3 = std::array<double, 3>;

@@ -4,11 +4,13 @@
 //   - CGAL make_mesh_3 on a labelled image (Labeled_mesh_domain_3::create_labeled_image_mesh_domain on a CGAL::Image_3
 //     of the one structure), facet_size = our mesh's mean edge length, facet_distance = half the smallest voxel
 //     size (our surface's bound: within half a voxel of the voxel boundary).
-// Every method starts from the same cropped BinaryGrid and is timed from there (image building included), once each;
-// the three meshes are then checked with CGAL (analyseMesh: closed, manifold, outward, self-intersections).
+// Every method starts from the same cropped BinaryGrid and is timed from there (image building included). Jumeau and
+// VTK run --runs times each (default 3), alternately, and their medians are compared: single runs on this shared
+// 2-core machine varied by up to 1.5x from one minute to the next. make_mesh_3 (minutes per structure) runs once.
+// The meshes are then checked with CGAL (analyseMesh: closed, manifold, outward, self-intersections).
 // Goal: all of Jumeau's valid, at no more than 2x VTK's time, at least 10x faster than make_mesh_3.
 //
-//   jumeau_bench_mesh --report [--quick] [--only NAME] [--no-mesh3] [--stages] [--mesh3-max-vertices N]
+//   jumeau_bench_mesh --report [--quick] [--only NAME] [--no-mesh3] [--stages] [--runs N] [--mesh3-max-vertices N]
 //                              [--phantom DIR] [--ircad DIR]
 //   jumeau_bench_mesh --profile N [--only NAME]: Jumeau's meshing alone, N times per case, best time and stages.
 // --quick: the synthetic organ and the phantom only (the CTest smoke run). Without --report: Google Benchmark on the
@@ -101,13 +103,14 @@ std::vector<unsigned char> paddedBinary(const BinaryGrid& g) {
     return out;
 }
 
+// Our mesh, moved out of the result (no copy in the timed region); `keep` gets the rest (stages, warnings).
 Mesh jumeauMesh(const BinaryGrid& g, MeshingResult* keep = nullptr) {
     auto r = meshBinaryGrid(g);
     if (!r.ok()) {
         std::fprintf(stderr, "jumeau: %s\n", r.error().describe().c_str());
         return {};
     }
-    Mesh m = r->mesh;
+    Mesh m = std::move(r->mesh);
     if (keep) *keep = std::move(r).value();
     return m;
 }
@@ -233,6 +236,7 @@ BENCHMARK(BM_VtkFlyingEdgesWindowedSinc)->Unit(benchmark::kMillisecond);
 
 struct Options {
     bool quick = false, mesh3 = true, stages = false;
+    int runs = 3;           // --runs N: Jumeau and VTK N times each, alternately; medians compared
     int profileRepeats = 0; // --profile N: only Jumeau's meshing, N times per case (for perf)
     int mesh3MaxVertices = 2'000'000;
     std::string only;
@@ -295,14 +299,51 @@ struct Measured {
     bool ran = false;
 };
 
-template <typename F> Measured timed(F&& run) {
-    Measured m;
+template <typename F> double secondsOf(F&& run, Mesh* out) {
     const auto t0 = std::chrono::steady_clock::now();
-    const Mesh mesh = run();
-    m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    Mesh mesh = run();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (out) *out = std::move(mesh);
+    return s;
+}
+
+// One run, timed; the mesh checked (outside the timed region) and kept in `out` when given.
+template <typename F> Measured timed(F&& run, Mesh* out = nullptr) {
+    Measured m;
+    Mesh mesh;
+    m.seconds = secondsOf(run, &mesh);
     m.check = analyseMesh(mesh);
     m.ran = true;
+    if (out) *out = std::move(mesh);
     return m;
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n == 0 ? 0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
+}
+
+// Two methods run `runs` times each, alternately (so a slow minute of the machine hits both), each mesh checked once
+// (the meshing is deterministic); their median times.
+template <typename F, typename G>
+std::pair<Measured, Measured> timedPair(int runs, F&& first, G&& second, Mesh* firstMesh) {
+    std::vector<double> a, b;
+    Measured ma, mb;
+    for (int i = 0; i < runs; ++i) {
+        if (i == 0) {
+            ma = timed(first, firstMesh);
+            mb = timed(second);
+            a.push_back(ma.seconds);
+            b.push_back(mb.seconds);
+        } else {
+            a.push_back(secondsOf(first, nullptr));
+            b.push_back(secondsOf(second, nullptr));
+        }
+    }
+    ma.seconds = median(a);
+    mb.seconds = median(b);
+    return {ma, mb};
 }
 
 const char* yn(bool b) { return b ? "yes" : "NO"; }
@@ -325,13 +366,11 @@ int profile(const Options& o) {
     for (const Case& c : loadCases(o)) {
         double best = 1e300;
         MeshingResult kept;
-        for (int i = 0; i < o.profileRepeats; ++i) {
-            const auto t0 = std::chrono::steady_clock::now();
-            jumeauMesh(c.grid, &kept);
-            best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-        }
+        Mesh mesh;
+        for (int i = 0; i < o.profileRepeats; ++i)
+            best = std::min(best, secondsOf([&] { return jumeauMesh(c.grid, &kept); }, &mesh));
         std::printf("%-24s best of %d: %.3f s, %zu triangles;", c.name.c_str(), o.profileRepeats, best,
-                    kept.mesh.triangleCount());
+                    mesh.triangleCount());
         for (const auto& [stage, seconds] : kept.stageSeconds) std::printf(" %s %.3f", stage.c_str(), seconds);
         std::printf("\n");
     }
@@ -358,11 +397,12 @@ int report(const Options& o) {
     bool allJumeauValid = true;
     for (const Case& c : cases) {
         MeshingResult kept;
-        const Measured j = timed([&] { return jumeauMesh(c.grid, &kept); });
-        const Measured v = timed([&] { return vtkMesh(c.grid); });
+        Mesh ours;
+        const auto [j, v] =
+            timedPair(o.runs, [&] { return jumeauMesh(c.grid, &kept); }, [&] { return vtkMesh(c.grid); }, &ours);
         Measured m;
         Mesh3Settings s;
-        s.facetSize = meanEdgeMm(kept.mesh);
+        s.facetSize = meanEdgeMm(ours);
         s.facetDistance = 0.5 * std::min({c.grid.spacing.x, c.grid.spacing.y, c.grid.spacing.z});
         s.maxVertices = o.mesh3MaxVertices;
         bool capped = false;
@@ -389,8 +429,9 @@ int report(const Options& o) {
             sumM += m.seconds;
         }
     }
-    std::printf("\nTimes start from the same cropped binary grid (image building included); one run each, on a "
-                "shared machine.\n");
+    std::printf("\nTimes start from the same cropped binary grid (image building included). Jumeau and VTK: median "
+                "of %d runs each, alternately; make_mesh_3: one run. On a shared machine.\n",
+                o.runs);
     std::printf("Total time: jumeau %.2f s, VTK %.2f s (jumeau/VTK %.2f, goal <= 2)", sumJ, sumV,
                 sumV > 0 ? sumJ / sumV : 0.0);
     if (sumJm > 0) std::printf(", make_mesh_3 %.2f s (make_mesh_3/jumeau %.1f, goal >= 10)", sumM, sumM / sumJm);
@@ -427,6 +468,7 @@ int main(int argc, char** argv) {
         else if (a == "--quick") o.quick = true;
         else if (a == "--no-mesh3") o.mesh3 = false;
         else if (a == "--stages") o.stages = true;
+        else if (a == "--runs") o.runs = std::max(1, std::atoi(value("--runs")->c_str()));
         else if (a == "--profile") o.profileRepeats = std::max(1, std::atoi(value("--profile")->c_str()));
         else if (a == "--only") o.only = *value("--only");
         else if (a == "--phantom") o.phantom = *value("--phantom");
