@@ -11,6 +11,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <array>
@@ -19,6 +22,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -46,8 +50,9 @@ struct CellArrays {
     std::size_t stride = 0;
     std::vector<float> box;         // 6 rows
     std::vector<std::int32_t> ints; // 4 rows
-    void resize(std::size_t k) {
-        stride = (k + 3) & ~std::size_t{3};
+    // k entries, padded to a multiple of `lanes` (4 or 16, a power of two).
+    void resize(std::size_t k, std::size_t lanes = 4) {
+        stride = (k + lanes - 1) & ~(lanes - 1);
         box.resize(6 * stride);
         ints.resize(4 * stride);
         for (std::size_t q = k; q < stride; ++q) {
@@ -107,6 +112,65 @@ unsigned pairMask4(const CellArrays& c, std::size_t i, std::size_t j0, unsigned 
 #endif
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define JUMEAU_WIDE_PAIR_MASKS 1
+// pairMask4 for 16 entries j0 .. j0+15 (AVX-512; only called when the processor has it).
+__attribute__((target("avx512f"))) unsigned pairMask16(const CellArrays& c, std::size_t i, std::size_t j0,
+                                                       unsigned certifiedI) {
+    __mmask16 keep = 0xFFFF;
+    for (int a = 0; a < 3; ++a) {
+        const __m512 loJ = _mm512_loadu_ps(c.row(a) + j0), hiJ = _mm512_loadu_ps(c.row(3 + a) + j0);
+        // !(hi_j < lo_i) and !(hi_i < lo_j), as pairMask4
+        keep = _mm512_mask_cmp_ps_mask(keep, hiJ, _mm512_set1_ps(c.row(a)[i]), _CMP_NLT_UQ);
+        keep = _mm512_mask_cmp_ps_mask(keep, _mm512_set1_ps(c.row(3 + a)[i]), loJ, _CMP_NLT_UQ);
+    }
+    const __m512i rule = _mm512_or_si512(_mm512_loadu_si512(c.irow(0) + j0), _mm512_set1_epi32(c.irow(0)[i]));
+    keep = _mm512_mask_cmpeq_epi32_mask(keep, rule, _mm512_set1_epi32(15));
+    if (certifiedI && keep) {
+        const __m512i v0 = _mm512_loadu_si512(c.irow(1) + j0);
+        const __m512i v1 = _mm512_loadu_si512(c.irow(2) + j0);
+        const __m512i v2 = _mm512_loadu_si512(c.irow(3) + j0);
+        __mmask16 shared = 0;
+        for (int k = 0; k < 3; ++k) {
+            if (!(certifiedI >> k & 1)) continue;
+            const __m512i vi = _mm512_set1_epi32(c.irow(1 + k)[i]);
+            shared |=
+                _mm512_cmpeq_epi32_mask(v0, vi) | _mm512_cmpeq_epi32_mask(v1, vi) | _mm512_cmpeq_epi32_mask(v2, vi);
+        }
+        keep &= static_cast<__mmask16>(~shared);
+    }
+    return keep;
+}
+
+// Every pair (i < j) of a cell's k entries through pairMask16, examine(i, j) for those it lets through; certified(i)
+// gives entry i's certified-vertex bits. One mask per entry and 16 partners (a cell holds about 16 entries), so
+// the entries need no grouping.
+template <typename Certified, typename Examine>
+__attribute__((target("avx512f"))) void scanCell16(const CellArrays& c, std::size_t k, const Certified& certified,
+                                                   const Examine& examine) {
+    for (std::size_t i = 0; i + 1 < k; ++i) {
+        const unsigned certifiedI = certified(i);
+        for (std::size_t jb = (i + 1) & ~std::size_t{15}; jb < k; jb += 16) {
+            unsigned bits = pairMask16(c, i, jb, certifiedI);
+            if (jb <= i) bits &= ~0u << (i + 1 - jb);
+            if (k - jb < 16) bits &= (1u << (k - jb)) - 1;
+            for (; bits; bits &= bits - 1) examine(i, jb + static_cast<std::size_t>(__builtin_ctz(bits)));
+        }
+    }
+}
+#endif
+
+std::atomic<bool> g_allowWidePairMasks{true};
+
+bool widePairMasks() {
+#if defined(JUMEAU_WIDE_PAIR_MASKS)
+    static const bool cpu = __builtin_cpu_supports("avx512f");
+    return cpu && g_allowWidePairMasks.load(std::memory_order_relaxed);
+#else
+    return false;
+#endif
+}
+
 // The pair test of CGAL's PMP::self_intersections (do_faces_intersect), on vertex indices instead of halfedges.
 // CGAL points are made from the mesh's floats when a pair gets here (exactly: float -> double), not copied for the
 // whole mesh: few pairs do (about a thousand on the IRCAD liver), and fresh memory costs page faults.
@@ -158,8 +222,7 @@ public:
         if (strictlyOneSide(pa[0], pa[1], pa[2], pb[0], pb[1], pb[2]) ||
             strictlyOneSide(pb[0], pb[1], pb[2], pa[0], pa[1], pa[2]))
             return false;
-        return CGAL::do_intersect(Kernel::Triangle_3(pa[0], pa[1], pa[2]),
-                                  Kernel::Triangle_3(pb[0], pb[1], pb[2]));
+        return CGAL::do_intersect(Kernel::Triangle_3(pa[0], pa[1], pa[2]), Kernel::Triangle_3(pb[0], pb[1], pb[2]));
     }
 
 private:
@@ -325,6 +388,10 @@ std::vector<char> certifiedFans(const Mesh& mesh, const std::vector<char>* neede
 
 } // namespace
 
+void allowWidePairMasks(bool allowed) {
+    g_allowWidePairMasks.store(allowed);
+}
+
 unsigned meshingThreads() {
     if (const char* env = std::getenv("JUMEAU_MESH_THREADS")) {
         const int n = std::atoi(env);
@@ -358,7 +425,9 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
     // Boxes (float: the mesh's own coordinates, so exact), the overall box and the summed extents, in one pass.
     // A triangle with a non-finite coordinate (NaN or infinity, never made by the mesher) is reported as intersecting
     // and left out of the grid, which it would otherwise break.
-    std::vector<FBox> boxes(nt);
+    // Boxes and cell ranges are written by the parallel loops before any read (left unset only for triangles kept out
+    // of the grid), so they are not zeroed first: their pages are first touched on both threads.
+    std::unique_ptr<FBox[]> boxes(new FBox[nt]);
     std::vector<char> finite(nt, 1);
     std::size_t finiteCount = 0;
     FBox all{{kFloatMax, kFloatMax, kFloatMax}, {-kFloatMax, -kFloatMax, -kFloatMax}};
@@ -428,7 +497,7 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
     };
     // Cell ranges; degenerate triangles are reported and left out of the pairs, as CGAL does.
     std::vector<char> bad(nt, 0), inGrid(nt, 1);
-    std::vector<std::array<std::int32_t, 6>> range(nt);
+    std::unique_ptr<std::array<std::int32_t, 6>[]> range(new std::array<std::int32_t, 6>[nt]);
     parallelChunks(nt, [&](std::size_t tb, std::size_t te) {
         for (std::size_t t = tb; t < te; ++t) {
             if (!finite[t]) {
@@ -484,21 +553,32 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
             });
         }
     }
-    // The triangles of each layer of cells (z), in triangle order: a counting sort.
+    // The triangles of each layer of cells (z), in triangle order: a counting sort, each thread counting and then
+    // placing a contiguous range of triangles (its places in a layer come after those of the ranges before it).
     const auto layers = static_cast<std::size_t>(dims[2]);
-    std::vector<std::uint32_t> layerStart(layers + 1, 0);
-    for (std::size_t t = 0; t < nt; ++t)
-        if (inGrid[t])
-            for (auto z = range[t][2]; z <= range[t][5]; ++z) ++layerStart[static_cast<std::size_t>(z) + 1];
-    for (std::size_t z = 0; z < layers; ++z) layerStart[z + 1] += layerStart[z];
-    std::vector<std::uint32_t> layerMembers(layerStart[layers]);
-    {
-        std::vector<std::uint32_t> fill(layerStart.begin(), layerStart.end() - 1);
-        for (std::size_t t = 0; t < nt; ++t)
+    const unsigned sortThreads = nt < 20000 ? 1u : meshingThreads();
+    const std::size_t sortChunk = (nt + sortThreads - 1) / sortThreads;
+    std::vector<std::vector<std::uint32_t>> place(sortThreads, std::vector<std::uint32_t>(layers, 0));
+    auto eachLayerOf = [&](unsigned th, auto&& f) {
+        for (std::size_t t = std::min(nt, th * sortChunk); t < std::min(nt, (th + 1) * sortChunk); ++t)
             if (inGrid[t])
-                for (auto z = range[t][2]; z <= range[t][5]; ++z)
-                    layerMembers[fill[static_cast<std::size_t>(z)]++] = static_cast<std::uint32_t>(t);
+                for (auto z = range[t][2]; z <= range[t][5]; ++z) f(t, static_cast<std::size_t>(z));
+    };
+    runTasks(sortThreads, [&](unsigned th) { eachLayerOf(th, [&](std::size_t, std::size_t z) { ++place[th][z]; }); });
+    std::vector<std::uint32_t> layerStart(layers + 1, 0);
+    for (std::size_t z = 0; z < layers; ++z) {
+        layerStart[z + 1] = layerStart[z];
+        for (auto& p : place) {
+            const std::uint32_t n = p[z];
+            p[z] = layerStart[z + 1];
+            layerStart[z + 1] += n;
+        }
     }
+    std::unique_ptr<std::uint32_t[]> layerMembers(new std::uint32_t[layerStart[layers]]);
+    runTasks(sortThreads, [&](unsigned th) {
+        eachLayerOf(
+            th, [&](std::size_t t, std::size_t z) { layerMembers[place[th][z]++] = static_cast<std::uint32_t>(t); });
+    });
 
     // Layer by layer (threads take layers in turn): the layer's (cell, triangle) entries are sorted by cell with a
     // counting sort over the x-y cells the layer touches, and each overlapping pair is tested once, in the cell
@@ -520,6 +600,7 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
             return static_cast<unsigned>(mRule[entry[at] >> 2] | (entry[at] & 3));
         };
         std::vector<std::size_t> found;
+        const bool wide = widePairMasks();
         // A pair of the layer's members that pairMask4 let through: not sharing a certified vertex (sharing an
         // uncertified one goes to the exact test), not certainly separated.
         const auto examine = [&](std::uint32_t first, std::uint32_t mi, std::uint32_t mj) {
@@ -585,6 +666,28 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
                     b = e;
                     continue;
                 }
+#if defined(JUMEAU_WIDE_PAIR_MASKS)
+                if (wide) {
+                    cell.resize(k, 16);
+                    for (std::size_t q = 0; q < k; ++q) {
+                        const std::uint32_t m = entry[b + q] >> 2;
+                        const FBox& box = mBox[m];
+                        for (int a = 0; a < 3; ++a) {
+                            cell.row(a)[q] = box.lo[a];
+                            cell.row(3 + a)[q] = box.hi[a];
+                            cell.irow(1 + a)[q] = mV[m][a];
+                        }
+                        cell.irow(0)[q] = static_cast<std::int32_t>(ruleOf(b + q));
+                    }
+                    scanCell16(
+                        cell, k, [&](std::size_t q) { return unsigned{mCertified[entry[b + q] >> 2]}; },
+                        [&](std::size_t qi, std::size_t qj) {
+                            examine(first, entry[b + qi] >> 2, entry[b + qj] >> 2);
+                        });
+                    b = e;
+                    continue;
+                }
+#endif
                 // The cell's entries grouped by which axes their boxes start in this cell (bits x 1, y 2, z 4): a
                 // pair must have every axis between them (the cell rule), so only groups A, B with A | B = 7 meet.
                 std::array<std::uint32_t, 9> groupStart{};

@@ -24,6 +24,10 @@ struct VertexLinks;
 std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vector<char>* movedVertices = nullptr,
                                                const VertexLinks* links = nullptr);
 
+// Whether the broad phase may compare boxes 16 at a time with AVX-512 where the processor has it (the default);
+// otherwise, and on processors without it, 4 at a time (SSE2). Both give the same pairs; the tests run both.
+void allowWidePairMasks(bool allowed);
+
 // Worker threads for the meshing chain's parallel loops: min(hardware threads, 2) unless JUMEAU_MESH_THREADS says
 // otherwise (1 = serial).
 unsigned meshingThreads();

@@ -13,6 +13,7 @@
 //   jumeau_bench_mesh --report [--quick] [--only NAME] [--no-mesh3] [--stages] [--runs N] [--mesh3-max-vertices N]
 //                              [--phantom DIR] [--ircad DIR]
 //   jumeau_bench_mesh --profile N [--only NAME]: Jumeau's meshing alone, N times per case, best time and stages.
+// --narrow-masks: the self-intersection broad phase compares boxes 4 at a time (SSE2) even where AVX-512 would do 16.
 // --quick: the synthetic organ and the phantom only (the CTest smoke run). Without --report: Google Benchmark on the
 // synthetic organ.
 
@@ -55,6 +56,8 @@
 #include "jumeau/imaging/DicomSeriesReader.h"
 #include "jumeau/imaging/VolumeIO.h"
 #include "jumeau/simulation/StructureMesher.h"
+
+#include "../../geometry/src/SelfIntersection.h" // detail::allowWidePairMasks (--narrow-masks)
 
 using namespace jumeau;
 using namespace jumeau::geometry;
@@ -468,6 +471,7 @@ int main(int argc, char** argv) {
         else if (a == "--quick") o.quick = true;
         else if (a == "--no-mesh3") o.mesh3 = false;
         else if (a == "--stages") o.stages = true;
+        else if (a == "--narrow-masks") geometry::detail::allowWidePairMasks(false);
         else if (a == "--runs") o.runs = std::max(1, std::atoi(value("--runs")->c_str()));
         else if (a == "--profile") o.profileRepeats = std::max(1, std::atoi(value("--profile")->c_str()));
         else if (a == "--only") o.only = *value("--only");

@@ -554,6 +554,10 @@ TEST(LabelMesher, FastSelfIntersectionTestAgreesWithCgal) {
         const auto expected = selfIntersectingTriangles(bent);
         EXPECT_FALSE(expected.empty());
         EXPECT_EQ(detail::findSelfIntersections(bent), expected) << "jitter trial " << trial;
+        // The same with the broad phase's 4-wide (SSE2) box masks, which processors without AVX-512 use.
+        detail::allowWidePairMasks(false);
+        EXPECT_EQ(detail::findSelfIntersections(bent), expected) << "4-wide masks, jitter trial " << trial;
+        detail::allowWidePairMasks(true);
         // Every intersecting pair has a triangle at a jittered vertex (the rest is the clean mesh), so the re-test
         // around them (fewer certified fans, a grid of only the triangles near them) finds the same set.
         EXPECT_EQ(detail::findSelfIntersections(bent, &jittered), expected) << "jitter trial " << trial;
