@@ -62,6 +62,7 @@ struct WorkGrid {
     std::array<int, 3> n{0, 0, 0};
     std::array<int, 3> lo{0, 0, 0}; // grid index of work voxel (1,1,1)
     std::vector<std::uint8_t> state;
+    std::size_t inside = 0; // Inside voxels (all of them are in the crop); none: an empty grid
 
     std::size_t index(int x, int y, int z) const {
         return static_cast<std::size_t>(x) +
@@ -113,6 +114,7 @@ WorkGrid cropWithPadding(const BinaryGrid& g) {
             box.hi[a] = std::max(box.hi[a], b.hi[a]);
         }
     WorkGrid w;
+    if (box.hi[0] < 0) return w; // no voxel inside
     for (int a = 0; a < 3; ++a) {
         w.n[a] = box.hi[a] - box.lo[a] + 3;
         w.lo[a] = box.lo[a];
@@ -121,8 +123,11 @@ WorkGrid cropWithPadding(const BinaryGrid& g) {
     // Work voxel x is grid voxel lo + x - 1; the padding voxels inside the grid are copied too (they may be
     // Neighbour), states beyond Neighbour count as Outside.
     const int x0 = std::max(0, 1 - box.lo[0]), x1 = std::min(w.n[0], g.size[0] - box.lo[0] + 1);
+    // The Inside voxels are counted on the way (all of them are in the box), per z range, added in range order.
+    std::vector<std::size_t> inside(static_cast<std::size_t>(w.n[2]), 0);
     forRanges(w.n[2], w.state.size(), [&](int z0, int z1) {
-        for (int z = z0; z < z1; ++z)
+        for (int z = z0; z < z1; ++z) {
+            std::size_t count = 0;
             for (int y = 0; y < w.n[1]; ++y) {
                 const int j = box.lo[1] + y - 1, k = box.lo[2] + z - 1;
                 if (j < 0 || k < 0 || j >= g.size[1] || k >= g.size[2]) continue;
@@ -131,9 +136,13 @@ WorkGrid cropWithPadding(const BinaryGrid& g) {
                 for (int x = x0; x < x1; ++x) {
                     const std::uint8_t s = src[box.lo[0] - 1 + x];
                     dst[x] = s > Neighbour ? static_cast<std::uint8_t>(Outside) : s;
+                    count += s == Inside ? 1 : 0;
                 }
             }
+            inside[static_cast<std::size_t>(z)] = count;
+        }
     });
+    for (std::size_t c : inside) w.inside += c;
     return w;
 }
 
@@ -1280,9 +1289,6 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
     const auto inv = m.inverse();
     if (!inv || std::abs(grid.direction.determinant()) < 1e-6)
         return makeError(ErrorCode::InvalidInput, what + ": direction matrix is singular");
-    const std::size_t insideVoxels = grid.insideCount();
-    if (insideVoxels == 0) return makeError(ErrorCode::InvalidInput, what + ": empty (no voxel inside)");
-
     MeshingResult result;
     auto clock = std::chrono::steady_clock::now();
     auto lap = [&](const char* stage) {
@@ -1290,10 +1296,13 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
         result.stageSeconds.emplace_back(stage, std::chrono::duration<double>(now - clock).count());
         clock = now;
     };
+    // The crop (part of the "extract" stage) also counts the inside voxels.
+    const WorkGrid work = cropWithPadding(grid);
+    const std::size_t insideVoxels = work.inside;
+    if (insideVoxels == 0) return makeError(ErrorCode::InvalidInput, what + ": empty (no voxel inside)");
     const double voxelMm3 = grid.spacing.x * grid.spacing.y * grid.spacing.z;
     result.voxelVolumeMl = static_cast<double>(insideVoxels) * voxelMm3 / 1000.0;
 
-    const WorkGrid work = cropWithPadding(grid);
     auto extracted = extractSurface(work, progress);
     if (!extracted) return extracted.error();
     lap("extract");
