@@ -971,7 +971,7 @@ std::vector<int> growRings(const Adjacency& adj, std::vector<char>& mark, std::v
 // Smoothing in index space: the uniform-weight Laplacian commutes with the affine index -> LPS map, so Taubin
 // smoothing gives the same surface as in LPS, and the half-voxel constraint becomes a plain box clamp.
 class ConstrainedSmoother {
-    using F3 = std::array<float, 3>;
+    using V4 = float __attribute__((vector_size(16))); // GCC/Clang vector: x, y, z, unused
 
 public:
     ConstrainedSmoother(const Extraction& ex, const Frame3& frame) : m_ex(ex), m_frame(frame) {
@@ -1011,30 +1011,29 @@ public:
             hi = {std::max(hi.x, p.x), std::max(hi.y, p.y), std::max(hi.z, p.z)};
         }
         const Vec3 centre = (lo + hi) * 0.5;
-        std::vector<F3> prev(nv), cur(nv), out(nv), next(nv);
+        // Positions as 4-float vectors (the fourth lane unused): one 16-byte load and one vector add per neighbour.
+        // Each lane does the same single-precision operations in the same order as three scalars would.
+        std::vector<V4> prev(nv), cur(nv), out(nv), next(nv);
         const auto c0 = static_cast<float>(c[0]), c1 = static_cast<float>(c[1]);
         // y1 = M y0 = mean of the neighbours
         parallelChunks(nv, [&](std::size_t b, std::size_t e) {
             for (std::size_t i = b; i < e; ++i) {
                 const Vec3 d = m_pos[i] - centre;
-                prev[i] = {static_cast<float>(d.x), static_cast<float>(d.y), static_cast<float>(d.z)};
+                prev[i] = V4{static_cast<float>(d.x), static_cast<float>(d.y), static_cast<float>(d.z), 0.0f};
             }
         });
         parallelChunks(nv, [&](std::size_t b, std::size_t e) {
             for (std::size_t i = b; i < e; ++i) {
                 cur[i] = neighbourMean(prev, i);
-                for (int k = 0; k < 3; ++k) out[i][k] = prev[i][k] * c0 + cur[i][k] * c1;
+                out[i] = prev[i] * c0 + cur[i] * c1;
             }
         });
         for (int n = 2; n <= passes; ++n) {
             const auto cn = static_cast<float>(c[static_cast<std::size_t>(n)]);
             parallelChunks(nv, [&](std::size_t b, std::size_t e) {
                 for (std::size_t i = b; i < e; ++i) {
-                    const F3 mean = neighbourMean(cur, i);
-                    for (int k = 0; k < 3; ++k) {
-                        next[i][k] = mean[k] * 2.0f - prev[i][k];
-                        out[i][k] += next[i][k] * cn;
-                    }
+                    next[i] = neighbourMean(cur, i) * 2.0f - prev[i];
+                    out[i] += next[i] * cn;
                 }
             });
             prev.swap(cur);
@@ -1193,17 +1192,11 @@ public:
     }
 
 private:
-    F3 neighbourMean(const std::vector<F3>& pos, std::size_t i) const {
+    V4 neighbourMean(const std::vector<V4>& pos, std::size_t i) const {
         const int s = m_adj.start[i], f = m_adj.start[i + 1];
-        F3 sum{0, 0, 0};
-        for (int k = s; k < f; ++k) {
-            const F3& p = pos[static_cast<std::size_t>(m_adj.nbr[k])];
-            sum[0] += p[0];
-            sum[1] += p[1];
-            sum[2] += p[2];
-        }
-        const auto w = static_cast<float>(m_invValence[i]);
-        return {sum[0] * w, sum[1] * w, sum[2] * w};
+        V4 sum{0, 0, 0, 0};
+        for (int k = s; k < f; ++k) sum += pos[static_cast<std::size_t>(m_adj.nbr[k])];
+        return sum * static_cast<float>(m_invValence[i]);
     }
 
     Vec3 neighbourMean(const std::vector<Vec3>& pos, std::size_t i) const {
