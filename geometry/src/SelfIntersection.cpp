@@ -487,8 +487,7 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
     const bool wide = widePairMasks();
     const double cellExtents = wide ? 3.5 : 2.5;
     std::array<double, 3> h{};
-    for (int k = 0; k < 3; ++k)
-        h[k] = std::max(cellExtents * extentSum[k] / static_cast<double>(finiteCount), 1e-9);
+    for (int k = 0; k < 3; ++k) h[k] = std::max(cellExtents * extentSum[k] / static_cast<double>(finiteCount), 1e-9);
     std::array<std::int32_t, 3> dims{};
     for (;;) {
         double plane = 1, cells = 1;
