@@ -167,6 +167,15 @@ SliceScene::SliceScene(SliceOrientation orientation) : m_orientation(orientation
     }
     const double pos[4][2] = {{0.01, 0.5}, {0.97, 0.5}, {0.5, 0.95}, {0.5, 0.01}};
     for (int e = 0; e < 4; ++e) m_edgeLetters[e]->SetPosition(pos[e][0], pos[e][1]);
+    // The top letter goes below the two-line position readout of the top-right corner, a fixed number of pixels down
+    // from the top centre: at 0.95 of the height it ran into that readout's first line in views narrower than about
+    // 500 pixels (the workstation's 2 x 2 layout on a laptop screen).
+    auto topCentre = vtkSmartPointer<vtkCoordinate>::New();
+    topCentre->SetCoordinateSystemToNormalizedViewport();
+    topCentre->SetValue(0.5, 1.0);
+    m_edgeLetters[2]->GetPositionCoordinate()->SetCoordinateSystemToDisplay();
+    m_edgeLetters[2]->GetPositionCoordinate()->SetReferenceCoordinate(topCentre);
+    m_edgeLetters[2]->SetPosition(0, -58);
     m_corners->SetText(2, toString(orientation));
 }
 
