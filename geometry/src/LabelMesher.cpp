@@ -950,10 +950,8 @@ Adjacency buildAdjacency(std::size_t nv, const std::vector<std::array<int, 3>>& 
     return a;
 }
 
-// The vertices `rings` rings of neighbours out from `frontier` (whose vertices are marked already), marking them:
-// returns the frontier and all it reached.
-std::vector<int> growRings(const Adjacency& adj, std::vector<char>& mark, std::vector<int> frontier, int rings) {
-    std::vector<int> out = frontier;
+// Marks the vertices `rings` rings of neighbours out from `frontier` (whose vertices are marked already).
+void growRings(const Adjacency& adj, std::vector<char>& mark, std::vector<int> frontier, int rings) {
     for (int r = 0; r < rings && !frontier.empty(); ++r) {
         std::vector<int> next;
         for (int v : frontier)
@@ -962,10 +960,8 @@ std::vector<int> growRings(const Adjacency& adj, std::vector<char>& mark, std::v
                     mark[adj.nbr[k]] = 1;
                     next.push_back(adj.nbr[k]);
                 }
-        out.insert(out.end(), next.begin(), next.end());
         frontier.swap(next);
     }
-    return out;
 }
 
 // Smoothing in index space: the uniform-weight Laplacian commutes with the affine index -> LPS map, so Taubin
@@ -1080,8 +1076,12 @@ public:
                 mark[i] = 1;
                 frontier.push_back(static_cast<int>(i));
             }
-        std::vector<int> out = growRings(m_adj, mark, std::move(frontier), rings);
-        std::sort(out.begin(), out.end());
+        growRings(m_adj, mark, std::move(frontier), rings);
+        // In index order (a scan of the marks, not a sort of the list): a structure surrounded by others, as in the
+        // phantom where everything lies inside the body, has every vertex here.
+        std::vector<int> out;
+        for (std::size_t i = 0; i < mark.size(); ++i)
+            if (mark[i]) out.push_back(static_cast<int>(i));
         return out;
     }
 
