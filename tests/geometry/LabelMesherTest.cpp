@@ -592,6 +592,37 @@ TEST(LabelMesher, FastSelfIntersectionTestAgreesWithCgal) {
     EXPECT_EQ(detail::findSelfIntersections(folded, &moved), foldExpected);
 }
 
+TEST(LabelMesher, FastSelfIntersectionTestAgreesWithCgalAtFloatPrecision) {
+    // The same sphere 300 mm from the origin, where a float step is 3e-5 mm: every vertex moved by up to 3 float steps
+    // (neighbours meet at the limit of the floating-point filters' bounds) and every 9th by up to 0.6 mm (folded,
+    // uncertified fans, whose pairs go to CGAL's predicates; crossings). Both mask widths must give CGAL's answer.
+    const Vec3 c{0, 0, 0};
+    const BinaryGrid g =
+        sampleGrid({20, 20, 20}, {1, 1, 1}, c, Mat3::identity(), [&](const Vec3& p) { return norm(p - c) <= 7; });
+    auto r = meshBinaryGrid(g);
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    std::mt19937 rng(9);
+    std::uniform_int_distribution<int> steps(-3, 3);
+    std::uniform_real_distribution<float> jitter(-0.6f, 0.6f);
+    for (int trial = 0; trial < 3; ++trial) {
+        Mesh far = r->mesh;
+        for (std::size_t v = 0; v < far.points.size(); ++v)
+            for (float& x : far.points[v]) {
+                x += 300.0f;
+                for (int k = steps(rng); k != 0; k += k > 0 ? -1 : 1)
+                    x = std::nextafter(x, k > 0 ? 1e9f : -1e9f);
+                if (v % 9 == static_cast<std::size_t>(trial)) x += jitter(rng);
+            }
+        const auto expected = selfIntersectingTriangles(far);
+        EXPECT_FALSE(expected.empty());
+        for (const bool wide : {true, false}) {
+            detail::allowWidePairMasks(wide);
+            EXPECT_EQ(detail::findSelfIntersections(far), expected) << "trial " << trial << (wide ? "" : ", 4-wide");
+        }
+        detail::allowWidePairMasks(true);
+    }
+}
+
 TEST(LabelMesher, NestedShellsAreOrientedLikeCgalSays) {
     // A hollow ball with a separate ball inside its cavity: three nested shells (outer outward, cavity inward,
     // inner ball outward). The report's own nesting test must agree with CGAL's orientation check, also when one
