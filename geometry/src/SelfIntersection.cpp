@@ -610,6 +610,21 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
         const auto ruleOf = [&](std::size_t at) {
             return static_cast<unsigned>(mRule[entry[at] >> 2] | (entry[at] & 3));
         };
+        // The cell arrays of k entries, the q-th at entry position at(q), padded for `lanes`-wide masks.
+        const auto fillCell = [&](std::size_t k, std::size_t lanes, const auto& at) {
+            cell.resize(k, lanes);
+            for (std::size_t q = 0; q < k; ++q) {
+                const std::size_t p = at(q);
+                const std::uint32_t m = entry[p] >> 2;
+                const FBox& box = mBox[m];
+                for (int a = 0; a < 3; ++a) {
+                    cell.row(a)[q] = box.lo[a];
+                    cell.row(3 + a)[q] = box.hi[a];
+                    cell.irow(1 + a)[q] = mV[m][a];
+                }
+                cell.irow(0)[q] = static_cast<std::int32_t>(ruleOf(p));
+            }
+        };
         std::vector<std::size_t> found;
         // A pair of the layer's members that pairMask4 let through: not sharing a certified vertex (sharing an
         // uncertified one goes to the exact test), not certainly separated.
@@ -678,17 +693,7 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
                 }
 #if defined(JUMEAU_WIDE_PAIR_MASKS)
                 if (wide) {
-                    cell.resize(k, 16);
-                    for (std::size_t q = 0; q < k; ++q) {
-                        const std::uint32_t m = entry[b + q] >> 2;
-                        const FBox& box = mBox[m];
-                        for (int a = 0; a < 3; ++a) {
-                            cell.row(a)[q] = box.lo[a];
-                            cell.row(3 + a)[q] = box.hi[a];
-                            cell.irow(1 + a)[q] = mV[m][a];
-                        }
-                        cell.irow(0)[q] = static_cast<std::int32_t>(ruleOf(b + q));
-                    }
+                    fillCell(k, 16, [&](std::size_t q) { return b + q; });
                     scanCell16(
                         cell, k, [&](std::size_t q) { return unsigned{mCertified[entry[b + q] >> 2]}; },
                         [&](std::size_t qi, std::size_t qj) {
@@ -708,17 +713,7 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
                 order.resize(k);
                 for (std::size_t q = 0; q < k; ++q)
                     order[fill[ruleOf(b + q) & 7]++] = static_cast<std::uint32_t>(b + q);
-                cell.resize(k);
-                for (std::size_t q = 0; q < k; ++q) {
-                    const std::uint32_t m = entry[order[q]] >> 2;
-                    const FBox& box = mBox[m];
-                    for (int a = 0; a < 3; ++a) {
-                        cell.row(a)[q] = box.lo[a];
-                        cell.row(3 + a)[q] = box.hi[a];
-                        cell.irow(1 + a)[q] = mV[m][a];
-                    }
-                    cell.irow(0)[q] = static_cast<std::int32_t>(ruleOf(order[q]));
-                }
+                fillCell(k, 4, [&](std::size_t q) { return std::size_t{order[q]}; });
                 for (unsigned ga = 0; ga < 8; ++ga)
                     for (unsigned gb = ga; gb < 8; ++gb) {
                         if ((ga | gb) != 7 || groupStart[ga] == groupStart[ga + 1] ||
