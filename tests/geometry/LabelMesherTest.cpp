@@ -10,6 +10,7 @@
 #include <optional>
 #include <random>
 
+#include "MaskWidths.h"
 #include "MeshTestShapes.h"
 // White-box: the mesher's own self-intersection test, checked against CGAL's.
 #include "../../geometry/src/MeshChecks.h"
@@ -529,14 +530,22 @@ TEST(LabelMesher, CancelStops) {
     EXPECT_EQ(r.error().code, ErrorCode::Cancelled);
 }
 
+namespace {
+
+// The mesher's sphere of radius 7 mm at 1 mm voxels: the clean mesh the self-intersection tests break.
+Result<MeshingResult> sphereOf7() {
+    const Vec3 c{0, 0, 0};
+    return meshBinaryGrid(
+        sampleGrid({20, 20, 20}, {1, 1, 1}, c, Mat3::identity(), [&](const Vec3& p) { return norm(p - c) <= 7; }));
+}
+
+} // namespace
+
 TEST(LabelMesher, FastSelfIntersectionTestAgreesWithCgal) {
     // The mesher decides validity with its own broad phase (a grid) and CGAL's exact predicates; it must find the
     // same triangles as CGAL's PMP::self_intersections, on clean meshes and on meshes broken in every way it
     // distinguishes: crossing triangles, neighbours sharing a vertex, folded neighbours sharing an edge, degenerate.
-    const Vec3 c{0, 0, 0};
-    const BinaryGrid g =
-        sampleGrid({20, 20, 20}, {1, 1, 1}, c, Mat3::identity(), [&](const Vec3& p) { return norm(p - c) <= 7; });
-    auto r = meshBinaryGrid(g);
+    auto r = sphereOf7();
     ASSERT_TRUE(r.ok()) << r.error().describe();
     const Mesh& clean = r->mesh;
     EXPECT_TRUE(detail::findSelfIntersections(clean).empty());
@@ -553,11 +562,8 @@ TEST(LabelMesher, FastSelfIntersectionTestAgreesWithCgal) {
         }
         const auto expected = selfIntersectingTriangles(bent);
         EXPECT_FALSE(expected.empty());
-        EXPECT_EQ(detail::findSelfIntersections(bent), expected) << "jitter trial " << trial;
-        // The same with the broad phase's 4-wide (SSE2) box masks, which processors without AVX-512 use.
-        detail::allowWidePairMasks(false);
-        EXPECT_EQ(detail::findSelfIntersections(bent), expected) << "4-wide masks, jitter trial " << trial;
-        detail::allowWidePairMasks(true);
+        withBothMaskWidths(
+            [&] { EXPECT_EQ(detail::findSelfIntersections(bent), expected) << "jitter trial " << trial; });
         // Every intersecting pair has a triangle at a jittered vertex (the rest is the clean mesh), so the re-test
         // around them (fewer certified fans, a grid of only the triangles near them) finds the same set.
         EXPECT_EQ(detail::findSelfIntersections(bent, &jittered), expected) << "jitter trial " << trial;
@@ -596,10 +602,7 @@ TEST(LabelMesher, FastSelfIntersectionTestAgreesWithCgalAtFloatPrecision) {
     // The same sphere 300 mm from the origin, where a float step is 3e-5 mm: every vertex moved by up to 3 float steps
     // (neighbours meet at the limit of the floating-point filters' bounds) and every 9th by up to 0.6 mm (folded,
     // uncertified fans, whose pairs go to CGAL's predicates; crossings). Both mask widths must give CGAL's answer.
-    const Vec3 c{0, 0, 0};
-    const BinaryGrid g =
-        sampleGrid({20, 20, 20}, {1, 1, 1}, c, Mat3::identity(), [&](const Vec3& p) { return norm(p - c) <= 7; });
-    auto r = meshBinaryGrid(g);
+    auto r = sphereOf7();
     ASSERT_TRUE(r.ok()) << r.error().describe();
     std::mt19937 rng(9);
     std::uniform_int_distribution<int> steps(-3, 3);
@@ -609,17 +612,12 @@ TEST(LabelMesher, FastSelfIntersectionTestAgreesWithCgalAtFloatPrecision) {
         for (std::size_t v = 0; v < far.points.size(); ++v)
             for (float& x : far.points[v]) {
                 x += 300.0f;
-                for (int k = steps(rng); k != 0; k += k > 0 ? -1 : 1)
-                    x = std::nextafter(x, k > 0 ? 1e9f : -1e9f);
+                for (int k = steps(rng); k != 0; k += k > 0 ? -1 : 1) x = std::nextafter(x, k > 0 ? 1e9f : -1e9f);
                 if (v % 9 == static_cast<std::size_t>(trial)) x += jitter(rng);
             }
         const auto expected = selfIntersectingTriangles(far);
         EXPECT_FALSE(expected.empty());
-        for (const bool wide : {true, false}) {
-            detail::allowWidePairMasks(wide);
-            EXPECT_EQ(detail::findSelfIntersections(far), expected) << "trial " << trial << (wide ? "" : ", 4-wide");
-        }
-        detail::allowWidePairMasks(true);
+        withBothMaskWidths([&] { EXPECT_EQ(detail::findSelfIntersections(far), expected) << "trial " << trial; });
     }
 }
 

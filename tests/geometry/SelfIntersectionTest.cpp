@@ -16,8 +16,10 @@
 #include "jumeau/geometry/MeshAnalysis.h"
 
 #include "../../geometry/src/SelfIntersection.h"
+#include "MaskWidths.h"
 
 using namespace jumeau::geometry;
+using jumeau::geometry::testing::withBothMaskWidths;
 
 namespace {
 
@@ -41,17 +43,6 @@ Mesh triangleSoup(std::size_t count, float extent, float size, float step, float
         m.triangles.push_back(tri);
     }
     return m;
-}
-
-// Runs `check` with the broad phase comparing boxes 16 at a time (AVX-512, where the processor has it: the default)
-// and 4 at a time (SSE2, what other processors use); both must give CGAL's answer.
-template <typename F> void withBothMaskWidths(F&& check) {
-    for (const bool wide : {true, false}) {
-        SCOPED_TRACE(wide ? "16-wide masks where available" : "4-wide masks");
-        detail::allowWidePairMasks(wide);
-        check();
-    }
-    detail::allowWidePairMasks(true);
 }
 
 } // namespace
