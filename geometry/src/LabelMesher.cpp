@@ -12,6 +12,7 @@
 #include <optional>
 #include <tuple>
 #include <unordered_map>
+#include <utility>
 
 #include "CgalMeshOps.h"
 #include "MeshChecks.h"
@@ -835,10 +836,18 @@ void mergeFlatVertices(Extraction& ex) {
     std::vector<char> pending(nv, 0);
     for (int v : order) pending[static_cast<std::size_t>(v)] = 1;
     std::vector<std::pair<int, int>> pairs;
-    for (std::size_t t = 0; t < nt; ++t)
-        for (int v : ex.triangles[t])
-            if (pending[static_cast<std::size_t>(v)]) pairs.emplace_back(v, static_cast<int>(t));
-    std::sort(pairs.begin(), pairs.end());
+    {
+        std::mutex mutex;
+        parallelChunks(nt, [&](std::size_t b, std::size_t e) {
+            std::vector<std::pair<int, int>> part;
+            for (std::size_t t = b; t < e; ++t)
+                for (int v : ex.triangles[t])
+                    if (pending[static_cast<std::size_t>(v)]) part.emplace_back(v, static_cast<int>(t));
+            const std::lock_guard<std::mutex> lock(mutex);
+            pairs.insert(pairs.end(), part.begin(), part.end());
+        });
+    }
+    std::sort(pairs.begin(), pairs.end()); // (whatever order the chunks came in)
     auto slot = [&](int v) {
         return static_cast<std::size_t>(std::lower_bound(order.begin(), order.end(), v) - order.begin());
     };
@@ -884,9 +893,11 @@ void mergeFlatVertices(Extraction& ex) {
     }
     ex.triangles.resize(keptT);
     const int firstMoved = static_cast<int>(kept);
-    for (auto& tri : ex.triangles)
-        for (int& v : tri)
-            if (v >= firstMoved) v = moved[static_cast<std::size_t>(v - firstMoved)];
+    parallelChunks(ex.triangles.size(), [&](std::size_t b, std::size_t e) {
+        for (std::size_t t = b; t < e; ++t)
+            for (int& v : ex.triangles[t])
+                if (v >= firstMoved) v = moved[static_cast<std::size_t>(v - firstMoved)];
+    });
 }
 
 // Index (work-grid) coordinates <-> LPS mm.
@@ -1040,32 +1051,20 @@ public:
         });
     }
 
-    // Vertices of the connected components with fewer than `maxVertices` vertices.
-    std::vector<int> smallComponents(std::size_t maxVertices) const {
-        const std::size_t nv = m_pos.size();
-        std::vector<int> parent(nv);
-        for (std::size_t i = 0; i < nv; ++i) parent[i] = static_cast<int>(i);
-        auto find = [&](int v) {
-            while (parent[v] != v) v = parent[v] = parent[parent[v]];
-            return v;
-        };
-        // On the closed surface every edge is in both its vertices' lists: each is looked at once, from its lower end.
-        for (std::size_t i = 0; i < nv; ++i)
-            for (int k = m_adj.start[i]; k < m_adj.start[i + 1]; ++k) {
-                if (m_adj.nbr[k] < static_cast<int>(i)) continue;
-                const int a = find(static_cast<int>(i)), b = find(m_adj.nbr[k]);
-                if (a != b) parent[std::max(a, b)] = std::min(a, b);
-            }
-        std::vector<std::size_t> size(nv, 0);
-        for (std::size_t i = 0; i < nv; ++i) {
-            parent[i] = find(static_cast<int>(i));
-            ++size[static_cast<std::size_t>(parent[i])];
-        }
+    // Vertices of the connected components with fewer than `maxVertices` vertices. The components are kept
+    // (takeComponents()) for the mesh report: the triangles stay these.
+    std::vector<int> smallComponents(std::size_t maxVertices) {
+        m_components = detail::labelComponents(m_adj.start, [&](int k) { return m_adj.nbr[static_cast<std::size_t>(k)]; });
+        const std::vector<int>& of = m_components->of;
+        std::vector<std::size_t> size(static_cast<std::size_t>(m_components->count), 0);
+        for (const int c : of)
+            if (c >= 0) ++size[static_cast<std::size_t>(c)];
         std::vector<int> out;
-        for (std::size_t i = 0; i < nv; ++i)
-            if (size[static_cast<std::size_t>(parent[i])] < maxVertices) out.push_back(static_cast<int>(i));
+        for (std::size_t i = 0; i < of.size(); ++i)
+            if (of[i] < 0 || size[static_cast<std::size_t>(of[i])] < maxVertices) out.push_back(static_cast<int>(i));
         return out;
     }
+    std::optional<detail::ComponentLabels> takeComponents() { return std::exchange(m_components, std::nullopt); }
 
     // The vertices at a boundary shared with another structure and `rings` rings of neighbours around them.
     std::vector<int> nearNeighbourStructures(int rings) const {
@@ -1224,6 +1223,7 @@ private:
     const Extraction& m_ex;
     const Frame3& m_frame;
     Adjacency m_adj;
+    std::optional<detail::ComponentLabels> m_components;
     std::vector<double> m_invValence; // 1 / number of neighbours
     std::vector<Vec3> m_pos;          // index space
 };
@@ -1357,6 +1357,7 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
                                        : std::array<int, 2>{adj.nbr[k], adj.opposite[k]};
         });
         links->orderRings();
+        links->components = smoother.takeComponents();
         // One full test; after each local revert only the triangles around the moved vertices are re-tested (the
         // others were clean and did not move).
         auto bad = detail::findSelfIntersections(mesh, nullptr, &*links);

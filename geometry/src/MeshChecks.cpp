@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <limits>
 #include <mutex>
-#include <numeric>
 #include <vector>
 
 namespace jumeau::geometry::detail {
@@ -69,26 +68,15 @@ namespace {
 // Every vertex's link is one closed cycle: then every directed edge is used once and has its reverse, and the
 // triangles around each vertex form one disc: a closed, consistently oriented 2-manifold. Unreferenced vertices are
 // ignored.
-bool linksAreSingleCycles(const Mesh& mesh, const VertexLinks* given) {
+bool linksAreSingleCycles(const Mesh& mesh, const VertexLinks& links) {
     for (const auto& t : mesh.triangles)
         if (t[0] == t[1] || t[1] == t[2] || t[0] == t[2]) return false;
-    std::optional<VertexLinks> own;
-    if (!given) own.emplace(mesh);
-    const VertexLinks& links = given ? *given : *own;
     std::atomic<bool> ok{true};
     parallelChunks(mesh.points.size(), [&](std::size_t b, std::size_t e) {
         for (std::size_t v = b; v < e && ok.load(std::memory_order_relaxed); ++v)
             if (links.count(v) != 0 && !links.singleCycle(v)) ok = false;
     });
     return ok;
-}
-
-int findRoot(std::vector<int>& parent, int v) {
-    while (parent[static_cast<std::size_t>(v)] != v) {
-        parent[static_cast<std::size_t>(v)] = parent[static_cast<std::size_t>(parent[static_cast<std::size_t>(v)])];
-        v = parent[static_cast<std::size_t>(v)];
-    }
-    return v;
 }
 
 using Kernel = CGAL::Exact_predicates_inexact_constructions_kernel;
@@ -139,28 +127,23 @@ std::optional<MeshReport> fastReport(const Mesh& mesh, bool selfIntersecting, co
     MeshReport r;
     r.triangles = mesh.triangleCount();
     r.selfIntersecting = selfIntersecting;
-    if (mesh.empty() || !mesh.indicesValid() || !linksAreSingleCycles(mesh, links)) return std::nullopt;
+    if (mesh.empty() || !mesh.indicesValid()) return std::nullopt;
+    std::optional<VertexLinks> own;
+    if (!links) own.emplace(mesh);
+    const VertexLinks& link = links ? *links : *own;
+    if (!linksAreSingleCycles(mesh, link)) return std::nullopt;
     r.closed = r.manifold = true;
 
-    // Components (vertex union-find; on a manifold, vertex- and edge-connectivity agree).
-    std::vector<int> parent(mesh.points.size());
-    std::iota(parent.begin(), parent.end(), 0);
-    for (const auto& t : mesh.triangles) {
-        const int a = findRoot(parent, t[0]);
-        for (int e = 1; e < 3; ++e) {
-            const int b = findRoot(parent, t[e]);
-            if (a != b) parent[static_cast<std::size_t>(b)] = a;
-        }
-    }
-    // Each vertex's component number, then per component (in parallel chunks of triangles, added in chunk order so
-    // the sums do not depend on thread timing) the enclosed volume and the box; and the area.
-    std::vector<int> rootPart(mesh.points.size(), -1), component(mesh.points.size(), -1);
-    for (const auto& t : mesh.triangles) rootPart[static_cast<std::size_t>(findRoot(parent, t[0]))] = 0;
-    std::size_t nParts = 0;
-    for (std::size_t v = 0; v < mesh.points.size(); ++v)
-        if (rootPart[v] == 0) rootPart[v] = static_cast<int>(nParts++);
-    for (std::size_t v = 0; v < mesh.points.size(); ++v)
-        component[v] = rootPart[static_cast<std::size_t>(findRoot(parent, static_cast<int>(v)))];
+    // Components (on a manifold, vertex- and edge-connectivity agree; a link's first vertices are v's neighbours).
+    std::optional<ComponentLabels> ownLabels;
+    const ComponentLabels& labels =
+        link.components ? *link.components : ownLabels.emplace(labelComponents(link.start, [&](int k) {
+            return link.edges[static_cast<std::size_t>(k)][0];
+        }));
+    const std::vector<int>& component = labels.of;
+    const auto nParts = static_cast<std::size_t>(labels.count);
+    // Per component (in parallel chunks of triangles, added in chunk order so the sums do not depend on thread
+    // timing) the enclosed volume and the box; and the area.
     struct Part {
         double volume6 = 0;
         std::array<double, 3> lo{std::numeric_limits<double>::max(), std::numeric_limits<double>::max(),

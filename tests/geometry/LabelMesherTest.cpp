@@ -357,6 +357,56 @@ private:
 
 } // namespace
 
+// The component labelling shared by the smoother and the report: each thread joins the edges inside its range of
+// vertices, then the edges between ranges are joined. Against a breadth-first search on a graph whose components
+// straddle the ranges (long chains, edges from the last vertex to the first), with isolated vertices, for 1 to 3
+// threads.
+TEST(LabelMesher, ComponentLabelsMatchABreadthFirstSearchWhateverTheThreads) {
+    const int nv = 60000;
+    std::mt19937 rng(7);
+    std::vector<std::vector<int>> nbr(nv);
+    auto link = [&](int a, int b) {
+        nbr[static_cast<std::size_t>(a)].push_back(b);
+        nbr[static_cast<std::size_t>(b)].push_back(a);
+    };
+    std::uniform_int_distribution<int> any(0, nv - 1), near(1, 40);
+    for (int e = 0; e < 45000; ++e) {
+        const int a = any(rng), b = std::min(nv - 1, a + near(rng));
+        if (a % 97 != 0 && b % 97 != 0) link(a, b); // every 97th vertex stays isolated
+    }
+    link(nv - 2, 1); // a component spanning every range
+    link(nv / 2 + 1, 5);
+    std::vector<int> start(nv + 1, 0), flat;
+    for (int v = 0; v < nv; ++v) {
+        start[static_cast<std::size_t>(v) + 1] = start[static_cast<std::size_t>(v)] +
+                                                 static_cast<int>(nbr[static_cast<std::size_t>(v)].size());
+        flat.insert(flat.end(), nbr[static_cast<std::size_t>(v)].begin(), nbr[static_cast<std::size_t>(v)].end());
+    }
+    // Breadth-first search from each unlabelled vertex in order: components numbered by their lowest vertex.
+    std::vector<int> expected(nv, -1);
+    int count = 0;
+    for (int s = 0; s < nv; ++s) {
+        if (expected[static_cast<std::size_t>(s)] >= 0 || nbr[static_cast<std::size_t>(s)].empty()) continue;
+        std::vector<int> queue{s};
+        expected[static_cast<std::size_t>(s)] = count;
+        for (std::size_t q = 0; q < queue.size(); ++q)
+            for (int u : nbr[static_cast<std::size_t>(queue[q])])
+                if (expected[static_cast<std::size_t>(u)] < 0) {
+                    expected[static_cast<std::size_t>(u)] = count;
+                    queue.push_back(u);
+                }
+        ++count;
+    }
+    ASSERT_GT(count, 1000);
+    for (int threads = 1; threads <= 3; ++threads) {
+        const MeshThreads scope(threads);
+        const detail::ComponentLabels labels =
+            detail::labelComponents(start, [&](int k) { return flat[static_cast<std::size_t>(k)]; });
+        EXPECT_EQ(labels.count, count) << threads << " threads";
+        EXPECT_EQ(labels.of, expected) << threads << " threads";
+    }
+}
+
 TEST(LabelMesher, SlabbedExtractionIsTheExactLevelSetWhateverTheThreads) {
     // Masks big enough for the extraction to cut the z range into several slabs (extracted and flat-merged apart,
     // then joined through the shared layers, the face diagonals there merged last): on adversarial content at
