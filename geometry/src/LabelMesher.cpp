@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <tuple>
@@ -759,23 +760,47 @@ Result<Extraction> extractSurface(const WorkGrid& w, const ProgressFn& progress)
     if (cancel) return makeError(ErrorCode::Cancelled, "meshing cancelled");
 
     // Join. Global numbers, slab by slab: the vertices on the layer shared with the slab below were numbered there,
-    // the merged ones go.
+    // the merged ones go. Each slab counts and then numbers its own vertices (in parallel), after those of the slabs
+    // before it; then, slab by slab, the shared ones take the numbers the slab below gave them. A shared vertex is on
+    // an axis edge or an in-plane face diagonal of the shared layer, which neither slab merges.
     Extraction out;
     std::size_t nv = 0, ntri = 0;
     {
-        std::vector<int> top(static_cast<std::size_t>(nx) * static_cast<std::size_t>(ny) * 8, -1);
-        std::vector<std::pair<std::size_t, int>> below;
-        for (ExtractionChunk& ch : chunks) {
+        constexpr int kFromBelow = -2;
+        std::vector<std::size_t> own(chunks.size(), 0), live(chunks.size(), 0);
+        auto eachChunk = [&](auto&& f) {
+            std::atomic<std::size_t> at{0};
+            runTasks(threads, [&](unsigned) {
+                for (std::size_t c; (c = at++) < chunks.size();) f(c, chunks[c]);
+            });
+        };
+        eachChunk([&](std::size_t c, ExtractionChunk& ch) {
             ch.global.assign(ch.vertices.size(), -1);
-            for (const auto& [s, v] : ch.bottomShared) ch.global[static_cast<std::size_t>(v)] = top[s];
-            for (const auto& [s, v] : below) top[s] = -1;
-            ch.vertexBase = nv;
+            for (const auto& sv : ch.bottomShared) ch.global[static_cast<std::size_t>(sv.second)] = kFromBelow;
+            for (std::size_t i = 0; i < ch.global.size(); ++i) own[c] += ch.global[i] == -1 && !ch.removed[i];
+            live[c] = static_cast<std::size_t>(std::count(ch.dead.begin(), ch.dead.end(), 0));
+        });
+        for (std::size_t c = 0; c < chunks.size(); ++c) {
+            chunks[c].vertexBase = nv;
+            nv += own[c];
+            ntri += live[c];
+        }
+        eachChunk([&](std::size_t, ExtractionChunk& ch) {
+            auto next = static_cast<int>(ch.vertexBase);
             for (std::size_t i = 0; i < ch.global.size(); ++i)
-                if (ch.global[i] < 0 && !ch.removed[i]) ch.global[i] = static_cast<int>(nv++);
+                if (ch.global[i] == -1 && !ch.removed[i]) ch.global[i] = next++;
+        });
+        std::vector<int> top(static_cast<std::size_t>(nx) * static_cast<std::size_t>(ny) * 8, -1);
+        for (std::size_t c = 0; c < chunks.size(); ++c) {
+            ExtractionChunk& ch = chunks[c];
+            for (const auto& [s, v] : ch.bottomShared) {
+                if (top[s] < 0) return makeError(ErrorCode::Internal, "surface extraction: unmatched slab vertex");
+                ch.global[static_cast<std::size_t>(v)] = top[s];
+            }
+            if (c > 0)
+                for (const auto& sv : chunks[c - 1].topShared) top[sv.first] = -1;
             for (const auto& [s, v] : ch.topShared) top[s] = ch.global[static_cast<std::size_t>(v)];
             for (int v : ch.pending) out.pendingMerge.push_back(ch.global[static_cast<std::size_t>(v)]);
-            below = std::move(ch.topShared);
-            ntri += static_cast<std::size_t>(std::count(ch.dead.begin(), ch.dead.end(), 0));
         }
     }
     std::sort(out.pendingMerge.begin(), out.pendingMerge.end());
@@ -984,10 +1009,13 @@ public:
     ConstrainedSmoother(const Extraction& ex, const Frame3& frame) : m_ex(ex), m_frame(frame) {
         m_adj = buildAdjacency(ex.vertices.size(), ex.triangles);
         m_invValence.resize(ex.vertices.size());
-        for (std::size_t i = 0; i < ex.vertices.size(); ++i)
-            m_invValence[i] = 1.0 / std::max(1, m_adj.start[i + 1] - m_adj.start[i]);
-        m_pos.reserve(ex.vertices.size());
-        for (const auto& v : ex.vertices) m_pos.push_back(v.mid);
+        m_pos.resize(ex.vertices.size());
+        parallelChunks(ex.vertices.size(), [&](std::size_t b, std::size_t e) {
+            for (std::size_t i = b; i < e; ++i) {
+                m_invValence[i] = 1.0 / std::max(1, m_adj.start[i + 1] - m_adj.start[i]);
+                m_pos[i] = ex.vertices[i].mid;
+            }
+        });
     }
 
     const std::vector<Vec3>& positions() const { return m_pos; }
@@ -1013,14 +1041,27 @@ public:
         // after 12 passes, is far below anything the constraint or the checks resolve.
         const std::size_t nv = m_pos.size();
         Vec3 lo = m_pos.empty() ? Vec3{} : m_pos[0], hi = lo;
-        for (const Vec3& p : m_pos) {
-            lo = {std::min(lo.x, p.x), std::min(lo.y, p.y), std::min(lo.z, p.z)};
-            hi = {std::max(hi.x, p.x), std::max(hi.y, p.y), std::max(hi.z, p.z)};
+        {
+            std::mutex mutex;
+            parallelChunks(nv, [&](std::size_t b, std::size_t e) {
+                if (b == e) return;
+                Vec3 l = m_pos[b], h = l;
+                for (std::size_t i = b; i < e; ++i) {
+                    const Vec3& p = m_pos[i];
+                    l = {std::min(l.x, p.x), std::min(l.y, p.y), std::min(l.z, p.z)};
+                    h = {std::max(h.x, p.x), std::max(h.y, p.y), std::max(h.z, p.z)};
+                }
+                const std::lock_guard<std::mutex> lock(mutex);
+                lo = {std::min(lo.x, l.x), std::min(lo.y, l.y), std::min(lo.z, l.z)};
+                hi = {std::max(hi.x, h.x), std::max(hi.y, h.y), std::max(hi.z, h.z)};
+            });
         }
         const Vec3 centre = (lo + hi) * 0.5;
         // Positions as 4-float vectors (the fourth lane unused): one 16-byte load and one vector add per neighbour.
-        // Each lane does the same single-precision operations in the same order as three scalars would.
-        std::vector<V4> prev(nv), cur(nv), out(nv), next(nv);
+        // Each lane does the same single-precision operations in the same order as three scalars would. Three
+        // arrays, each written by the parallel loops before it is read (not zeroed first): y_{n+1} = 2 M y_n - y_{n-1}
+        // overwrites y_{n-1} in place (vertex i's entry is read only for vertex i).
+        std::unique_ptr<V4[]> prev(new V4[nv]), cur(new V4[nv]), out(new V4[nv]);
         const auto c0 = static_cast<float>(c[0]), c1 = static_cast<float>(c[1]);
         // y1 = M y0 = mean of the neighbours
         parallelChunks(nv, [&](std::size_t b, std::size_t e) {
@@ -1031,7 +1072,7 @@ public:
         });
         parallelChunks(nv, [&](std::size_t b, std::size_t e) {
             for (std::size_t i = b; i < e; ++i) {
-                cur[i] = neighbourMean(prev, i);
+                cur[i] = neighbourMean(prev.get(), i);
                 out[i] = prev[i] * c0 + cur[i] * c1;
             }
         });
@@ -1039,12 +1080,11 @@ public:
             const auto cn = static_cast<float>(c[static_cast<std::size_t>(n)]);
             parallelChunks(nv, [&](std::size_t b, std::size_t e) {
                 for (std::size_t i = b; i < e; ++i) {
-                    next[i] = neighbourMean(cur, i) * 2.0f - prev[i];
-                    out[i] += next[i] * cn;
+                    prev[i] = neighbourMean(cur.get(), i) * 2.0f - prev[i];
+                    out[i] += prev[i] * cn;
                 }
             });
             prev.swap(cur);
-            cur.swap(next);
         }
         parallelChunks(nv, [&](std::size_t b, std::size_t e) {
             for (std::size_t i = b; i < e; ++i) m_pos[i] = constrain(i, centre + Vec3{out[i][0], out[i][1], out[i][2]});
@@ -1191,7 +1231,7 @@ public:
     }
 
 private:
-    V4 neighbourMean(const std::vector<V4>& pos, std::size_t i) const {
+    V4 neighbourMean(const V4* pos, std::size_t i) const {
         const int s = m_adj.start[i], f = m_adj.start[i + 1];
         V4 sum{0, 0, 0, 0};
         for (int k = s; k < f; ++k) sum += pos[static_cast<std::size_t>(m_adj.nbr[k])];

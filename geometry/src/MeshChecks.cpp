@@ -67,10 +67,8 @@ namespace {
 
 // Every vertex's link is one closed cycle: then every directed edge is used once and has its reverse, and the
 // triangles around each vertex form one disc: a closed, consistently oriented 2-manifold. Unreferenced vertices are
-// ignored.
+// ignored. The caller has checked that every triangle has three distinct vertices.
 bool linksAreSingleCycles(const Mesh& mesh, const VertexLinks& links) {
-    for (const auto& t : mesh.triangles)
-        if (t[0] == t[1] || t[1] == t[2] || t[0] == t[2]) return false;
     std::atomic<bool> ok{true};
     parallelChunks(mesh.points.size(), [&](std::size_t b, std::size_t e) {
         for (std::size_t v = b; v < e && ok.load(std::memory_order_relaxed); ++v)
@@ -127,7 +125,18 @@ std::optional<MeshReport> fastReport(const Mesh& mesh, bool selfIntersecting, co
     MeshReport r;
     r.triangles = mesh.triangleCount();
     r.selfIntersecting = selfIntersecting;
-    if (mesh.empty() || !mesh.indicesValid()) return std::nullopt;
+    // Indices in range, three distinct vertices per triangle (one pass on the meshing threads).
+    std::atomic<bool> wellFormed{!mesh.empty()};
+    const auto np = static_cast<long long>(mesh.points.size());
+    parallelChunks(mesh.triangles.size(), [&](std::size_t b, std::size_t e) {
+        for (std::size_t i = b; i < e && wellFormed.load(std::memory_order_relaxed); ++i) {
+            const auto& t = mesh.triangles[i];
+            if (t[0] < 0 || t[1] < 0 || t[2] < 0 || t[0] >= np || t[1] >= np || t[2] >= np || t[0] == t[1] ||
+                t[1] == t[2] || t[0] == t[2])
+                wellFormed = false;
+        }
+    });
+    if (!wellFormed) return std::nullopt;
     std::optional<VertexLinks> own;
     if (!links) own.emplace(mesh);
     const VertexLinks& link = links ? *links : *own;
