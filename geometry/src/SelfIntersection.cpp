@@ -43,9 +43,8 @@ struct FBox {
 
 // One grid cell's entries as a structure of arrays, padded to a multiple of 4 with boxes that overlap nothing:
 // rows lo x, lo y, lo z, hi x, hi y, hi z (float), then rule bits, vertex 0, 1, 2 (int32). Rule bits: the box starts
-// in this cell along x (1), y (2), z (4); the triangle is active (8). A pair is tested in the cell holding the lowest
-// corner of the two boxes' overlap (per axis one of the two starts here, the other here or before), when at least
-// one is active: both rule words or'ed give 15.
+// in this cell along x (1), y (2), z (4). A pair is tested in the cell holding the lowest corner of the two boxes'
+// overlap (per axis one of the two starts here, the other here or before): both rule words or'ed give 7.
 struct CellArrays {
     std::size_t stride = 0;
     std::vector<float> box;         // 6 rows
@@ -82,7 +81,7 @@ unsigned pairMask4(const CellArrays& c, std::size_t i, std::size_t j0, unsigned 
     }
     const __m128i rule =
         _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c.irow(0) + j0)), _mm_set1_epi32(c.irow(0)[i]));
-    __m128i keep = _mm_and_si128(_mm_castps_si128(overlap), _mm_cmpeq_epi32(rule, _mm_set1_epi32(15)));
+    __m128i keep = _mm_and_si128(_mm_castps_si128(overlap), _mm_cmpeq_epi32(rule, _mm_set1_epi32(7)));
     if (certifiedI) {
         const __m128i v0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c.irow(1) + j0));
         const __m128i v1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c.irow(2) + j0));
@@ -101,7 +100,7 @@ unsigned pairMask4(const CellArrays& c, std::size_t i, std::size_t j0, unsigned 
     unsigned bits = 0;
     for (std::size_t q = 0; q < 4; ++q) {
         const std::size_t j = j0 + q;
-        bool ok = (c.irow(0)[i] | c.irow(0)[j]) == 15;
+        bool ok = (c.irow(0)[i] | c.irow(0)[j]) == 7;
         for (int a = 0; a < 3; ++a) ok = ok && !(c.row(3 + a)[j] < c.row(a)[i]) && !(c.row(3 + a)[i] < c.row(a)[j]);
         for (int k = 0; k < 3 && ok; ++k)
             if (certifiedI >> k & 1)
@@ -125,7 +124,7 @@ __attribute__((target("avx512f"))) unsigned pairMask16(const CellArrays& c, std:
         keep = _mm512_mask_cmp_ps_mask(keep, _mm512_set1_ps(c.row(3 + a)[i]), loJ, _CMP_NLT_UQ);
     }
     const __m512i rule = _mm512_or_si512(_mm512_loadu_si512(c.irow(0) + j0), _mm512_set1_epi32(c.irow(0)[i]));
-    keep = _mm512_mask_cmpeq_epi32_mask(keep, rule, _mm512_set1_epi32(15));
+    keep = _mm512_mask_cmpeq_epi32_mask(keep, rule, _mm512_set1_epi32(7));
     if (certifiedI && keep) {
         const __m512i v0 = _mm512_loadu_si512(c.irow(1) + j0);
         const __m512i v1 = _mm512_loadu_si512(c.irow(2) + j0);
@@ -394,6 +393,176 @@ std::vector<char> certifiedFans(const Mesh& mesh, const std::vector<char>* neede
     return ok;
 }
 
+// Triangle t's box; false when a coordinate is not finite (NaN or infinity: never made by the mesher).
+bool boxOf(const Mesh& mesh, std::size_t t, FBox& b) {
+    const auto& v = mesh.triangles[t];
+    const auto &p0 = mesh.points[v[0]], &p1 = mesh.points[v[1]], &p2 = mesh.points[v[2]];
+    for (int k = 0; k < 3; ++k) {
+        if (!std::isfinite(p0[k]) || !std::isfinite(p1[k]) || !std::isfinite(p2[k])) return false;
+        b.lo[k] = std::min({p0[k], p1[k], p2[k]});
+        b.hi[k] = std::max({p0[k], p1[k], p2[k]});
+    }
+    return true;
+}
+
+// Closed boxes overlap (the broad phase's test: touching counts).
+bool overlaps(const FBox& a, const FBox& b) {
+    for (int k = 0; k < 3; ++k)
+        if (a.hi[k] < b.lo[k] || b.hi[k] < a.lo[k]) return false;
+    return true;
+}
+
+// The re-test after a local revert (findSelfIntersections with moved vertices): only pairs with a triangle around a
+// moved vertex ("active") are tested, and there are few of those (the triangles around a few hundred reverted
+// vertices). Their boxes go into a grid of at most 64 cells per axis over the box of them all; one pass over every
+// triangle looks its box up there. A pair is examined once, in the cell holding the low corner of the two boxes'
+// overlap, by the same tests as in the full test's grid, so the answer is the full test's restricted to those pairs.
+std::vector<std::size_t> retestAround(const Mesh& mesh, const std::vector<char>& moved, const VertexLinks* links) {
+    const std::size_t nt = mesh.triangles.size();
+    const PairTest test(mesh);
+    std::vector<char> active(nt, 0);
+    std::vector<std::uint32_t> actives; // ascending
+    {
+        std::mutex mutex;
+        parallelChunks(nt, [&](std::size_t b, std::size_t e) {
+            std::vector<std::uint32_t> part;
+            for (std::size_t t = b; t < e; ++t) {
+                const auto& v = mesh.triangles[t];
+                if (moved[static_cast<std::size_t>(v[0])] || moved[static_cast<std::size_t>(v[1])] ||
+                    moved[static_cast<std::size_t>(v[2])]) {
+                    active[t] = 1;
+                    part.push_back(static_cast<std::uint32_t>(t));
+                }
+            }
+            const std::lock_guard<std::mutex> lock(mutex);
+            actives.insert(actives.end(), part.begin(), part.end());
+        });
+        std::sort(actives.begin(), actives.end());
+    }
+    std::vector<char> activeVertex(mesh.points.size(), 0);
+    for (std::uint32_t t : actives)
+        for (int v : mesh.triangles[t]) activeVertex[static_cast<std::size_t>(v)] = 1;
+    // A skipped pair shares a certified vertex, which is a vertex of its active triangle.
+    const std::vector<char> certified = certifiedFans(mesh, &activeVertex, links);
+
+    std::vector<std::size_t> bad;
+    // The active triangles in the grid: finite and (as in the full test) not degenerate.
+    std::vector<std::uint32_t> gridTri;
+    std::vector<FBox> gridBox;
+    FBox all{{kFloatMax, kFloatMax, kFloatMax}, {-kFloatMax, -kFloatMax, -kFloatMax}};
+    std::array<double, 3> extentSum{0, 0, 0};
+    for (std::uint32_t t : actives) {
+        FBox b;
+        if (!boxOf(mesh, t, b)) {
+            bad.push_back(t);
+            continue;
+        }
+        const auto& v = mesh.triangles[t];
+        const bool inCertifiedFan = certified[static_cast<std::size_t>(v[0])] ||
+                                    certified[static_cast<std::size_t>(v[1])] ||
+                                    certified[static_cast<std::size_t>(v[2])];
+        if (!inCertifiedFan && degenerate(mesh, t, test)) {
+            bad.push_back(t);
+            continue;
+        }
+        gridTri.push_back(t);
+        gridBox.push_back(b);
+        for (int k = 0; k < 3; ++k) {
+            all.lo[k] = std::min(all.lo[k], b.lo[k]);
+            all.hi[k] = std::max(all.hi[k], b.hi[k]);
+            extentSum[k] += double(b.hi[k]) - double(b.lo[k]);
+        }
+    }
+    std::vector<char> inGrid(nt, 0);
+    for (std::uint32_t t : gridTri) inGrid[t] = 1;
+    // Cells of two mean extents, at most 64 along an axis.
+    std::array<double, 3> perCell{};
+    std::array<std::int32_t, 3> dims{1, 1, 1};
+    for (int k = 0; k < 3 && !gridTri.empty(); ++k) {
+        const double span = double(all.hi[k]) - double(all.lo[k]);
+        const double h = std::max({2 * extentSum[k] / static_cast<double>(gridTri.size()), span / 64, 1e-9});
+        perCell[k] = 1 / h;
+        dims[k] = static_cast<std::int32_t>(std::min(64.0, std::floor(span / h) + 1));
+    }
+    const auto cellOf = [&](float x, int k) {
+        const double c = (double(x) - double(all.lo[k])) * perCell[k];
+        return c < double(dims[k] - 1) ? (c >= 0 ? static_cast<std::int32_t>(c) : 0) : dims[k] - 1;
+    };
+    const auto linear = [&](std::int32_t x, std::int32_t y, std::int32_t z) {
+        return static_cast<std::size_t>(x + dims[0] * (y + dims[1] * z));
+    };
+    const auto eachCell = [&](const FBox& b, auto&& f) {
+        const std::int32_t x0 = cellOf(b.lo[0], 0), x1 = cellOf(b.hi[0], 0), y0 = cellOf(b.lo[1], 1),
+                           y1 = cellOf(b.hi[1], 1), z0 = cellOf(b.lo[2], 2), z1 = cellOf(b.hi[2], 2);
+        for (std::int32_t z = z0; z <= z1; ++z)
+            for (std::int32_t y = y0; y <= y1; ++y)
+                for (std::int32_t x = x0; x <= x1; ++x) f(linear(x, y, z));
+    };
+    // Cell lists (a counting sort of the active boxes' cells).
+    const std::size_t cells =
+        static_cast<std::size_t>(dims[0]) * static_cast<std::size_t>(dims[1]) * static_cast<std::size_t>(dims[2]);
+    std::vector<std::uint32_t> cellStart(cells + 1, 0), cellMembers;
+    for (const FBox& b : gridBox) eachCell(b, [&](std::size_t c) { ++cellStart[c + 1]; });
+    for (std::size_t c = 0; c < cells; ++c) cellStart[c + 1] += cellStart[c];
+    cellMembers.resize(cellStart[cells]);
+    {
+        std::vector<std::uint32_t> fill(cellStart.begin(), cellStart.end() - 1);
+        for (std::uint32_t g = 0; g < gridTri.size(); ++g)
+            eachCell(gridBox[g], [&](std::size_t c) { cellMembers[fill[c]++] = g; });
+    }
+    // Every triangle against the active boxes of its cells.
+    std::mutex mutex;
+    parallelChunks(gridTri.empty() ? 0 : nt, [&](std::size_t tb, std::size_t te) {
+        std::vector<std::size_t> found;
+        for (std::size_t t = tb; t < te; ++t) {
+            FBox b;
+            if (!boxOf(mesh, t, b)) {
+                if (!active[t]) found.push_back(t); // (active ones are reported already)
+                continue;
+            }
+            if ((active[t] && !inGrid[t]) || !overlaps(b, all)) continue;
+            const auto& vt = mesh.triangles[t];
+            eachCell(b, [&](std::size_t c) {
+                for (std::uint32_t q = cellStart[c]; q < cellStart[c + 1]; ++q) {
+                    const std::uint32_t g = cellMembers[q];
+                    const std::uint32_t a = gridTri[g];
+                    // Two active triangles are paired once, from the lower index.
+                    if (a == t || (active[t] && a < t)) continue;
+                    const FBox& ba = gridBox[g];
+                    if (!overlaps(b, ba)) continue;
+                    const std::size_t corner =
+                        linear(cellOf(std::max(b.lo[0], ba.lo[0]), 0), cellOf(std::max(b.lo[1], ba.lo[1]), 1),
+                               cellOf(std::max(b.lo[2], ba.lo[2]), 2));
+                    if (corner != c) continue;
+                    const auto& va = mesh.triangles[a];
+                    bool shares = false, sharesCertified = false;
+                    for (int i = 0; i < 3; ++i)
+                        for (int j = 0; j < 3; ++j)
+                            if (vt[i] == va[j]) {
+                                shares = true;
+                                sharesCertified = sharesCertified || certified[static_cast<std::size_t>(vt[i])];
+                            }
+                    if (sharesCertified || (!shares && certainlySeparated(mesh, vt, va))) continue;
+                    if (test.intersect(t, a)) {
+                        found.push_back(t);
+                        found.push_back(a);
+                    }
+                }
+            });
+        }
+        const std::lock_guard<std::mutex> lock(mutex);
+        bad.insert(bad.end(), found.begin(), found.end());
+    });
+    if (gridTri.empty()) // no pair to test; still report non-finite triangles, as the full test does
+        for (std::size_t t = 0; t < nt; ++t) {
+            FBox b;
+            if (!active[t] && !boxOf(mesh, t, b)) bad.push_back(t);
+        }
+    std::sort(bad.begin(), bad.end());
+    bad.erase(std::unique(bad.begin(), bad.end()), bad.end());
+    return bad;
+}
+
 } // namespace
 
 void allowWidePairMasks(bool allowed) {
@@ -414,21 +583,10 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
     const std::size_t nt = mesh.triangles.size();
     std::vector<std::size_t> out;
     if (nt == 0) return out;
+    if (movedVertices) return retestAround(mesh, *movedVertices, links);
     const PairTest test(mesh);
-    // Which triangles take part (all, or those around moved vertices).
-    std::vector<char> active(nt, 1);
-    std::vector<char> activeVertex;
-    if (movedVertices) {
-        activeVertex.assign(mesh.points.size(), 0);
-        for (std::size_t t = 0; t < nt; ++t) {
-            const auto& v = mesh.triangles[t];
-            active[t] = (*movedVertices)[v[0]] || (*movedVertices)[v[1]] || (*movedVertices)[v[2]];
-            if (active[t])
-                for (int i : v) activeVertex[static_cast<std::size_t>(i)] = 1;
-        }
-    }
-    // A skipped pair shares a certified vertex, which is a vertex of its active triangle.
-    const std::vector<char> certified = certifiedFans(mesh, movedVertices ? &activeVertex : nullptr, links);
+    // A skipped pair shares a certified vertex.
+    const std::vector<char> certified = certifiedFans(mesh, nullptr, links);
 
     // Boxes (float: the mesh's own coordinates, so exact), the overall box and the summed extents, in one pass.
     // A triangle with a non-finite coordinate (NaN or infinity, never made by the mesher) is reported as intersecting
@@ -447,20 +605,13 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
             std::array<double, 3> sum{0, 0, 0};
             std::size_t count = 0;
             for (std::size_t t = tb; t < te; ++t) {
-                const auto& v = mesh.triangles[t];
-                const auto &p0 = mesh.points[v[0]], &p1 = mesh.points[v[1]], &p2 = mesh.points[v[2]];
-                bool ok = true;
-                for (int k = 0; k < 3; ++k)
-                    ok = ok && std::isfinite(p0[k]) && std::isfinite(p1[k]) && std::isfinite(p2[k]);
-                if (!ok) {
+                FBox& b = boxes[t];
+                if (!boxOf(mesh, t, b)) {
                     finite[t] = 0;
                     continue;
                 }
                 ++count;
-                FBox& b = boxes[t];
                 for (int k = 0; k < 3; ++k) {
-                    b.lo[k] = std::min({p0[k], p1[k], p2[k]});
-                    b.hi[k] = std::max({p0[k], p1[k], p2[k]});
                     part.lo[k] = std::min(part.lo[k], b.lo[k]);
                     part.hi[k] = std::max(part.hi[k], b.hi[k]);
                     sum[k] += double(b.hi[k]) - double(b.lo[k]);
@@ -521,7 +672,7 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
             const bool inCertifiedFan = certified[static_cast<std::size_t>(v[0])] ||
                                         certified[static_cast<std::size_t>(v[1])] ||
                                         certified[static_cast<std::size_t>(v[2])];
-            if (active[t] && !inCertifiedFan && degenerate(mesh, t, test)) {
+            if (!inCertifiedFan && degenerate(mesh, t, test)) {
                 bad[t] = 1;
                 inGrid[t] = 0;
                 continue;
@@ -533,37 +684,6 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
             }
         }
     });
-    const auto linear = [&](std::int64_t x, std::int64_t y, std::int64_t z) {
-        return static_cast<std::uint64_t>(x + dims[0] * (y + std::int64_t{dims[1]} * z));
-    };
-    // A re-test around moved vertices: triangles in no cell of an active triangle cannot be in a tested pair, so
-    // they stay out of the grid (a bitmap of the active triangles' cells).
-    if (movedVertices) {
-        const double cells = double(dims[0]) * double(dims[1]) * double(dims[2]);
-        if (cells < 2.5e8) { // at most 32 MB of bits
-            std::vector<std::uint64_t> occupied((static_cast<std::size_t>(cells) + 63) / 64, 0);
-            auto forCells = [&](std::size_t t, auto&& f) {
-                const auto& r = range[t];
-                for (auto z = r[2]; z <= r[5]; ++z)
-                    for (auto y = r[1]; y <= r[4]; ++y)
-                        for (auto x = r[0]; x <= r[3]; ++x)
-                            if (f(linear(x, y, z))) return true;
-                return false;
-            };
-            for (std::size_t t = 0; t < nt; ++t)
-                if (active[t] && inGrid[t])
-                    forCells(t, [&](std::uint64_t c) {
-                        occupied[c / 64] |= std::uint64_t{1} << (c % 64);
-                        return false;
-                    });
-            parallelChunks(nt, [&](std::size_t tb, std::size_t te) {
-                for (std::size_t t = tb; t < te; ++t)
-                    if (!active[t] && inGrid[t] &&
-                        !forCells(t, [&](std::uint64_t c) { return (occupied[c / 64] >> (c % 64) & 1) != 0; }))
-                        inGrid[t] = 0;
-            });
-        }
-    }
     // The triangles of each layer of cells (z), in triangle order: a counting sort, each thread counting and then
     // placing a contiguous range of triangles (its places in a layer come after those of the ranges before it).
     const auto layers = static_cast<std::size_t>(dims[2]);
@@ -600,13 +720,13 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
         // The layer's triangles (members) side by side: box, vertices, flags.
         std::vector<FBox> mBox;
         std::vector<std::array<int, 3>> mV;
-        std::vector<std::uint8_t> mRule, mCertified; // rule bits (z and active; see CellArrays), certified vertices
+        std::vector<std::uint8_t> mRule, mCertified; // rule bits (z; see CellArrays), certified vertices
         // The layer's (cell, member) entries sorted by cell: member index << 2 | whether the member's box starts in
         // the cell along x (1) and along y (2).
         std::vector<std::uint32_t> count, entry, entryCell;
         CellArrays cell;
         std::vector<std::uint32_t> order; // a cell's entries by group (below)
-        // An entry's rule bits (see CellArrays): x and y from the entry, z and active from its triangle.
+        // An entry's rule bits (see CellArrays): x and y from the entry, z from its triangle.
         const auto ruleOf = [&](std::size_t at) {
             return static_cast<unsigned>(mRule[entry[at] >> 2] | (entry[at] & 3));
         };
@@ -657,7 +777,7 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
                 entries += static_cast<std::size_t>((r[3] - r[0] + 1) * (r[4] - r[1] + 1));
                 mBox[m] = boxes[t];
                 mV[m] = mesh.triangles[t];
-                mRule[m] = static_cast<std::uint8_t>((r[2] == std::int32_t(z) ? 4 : 0) | (active[t] ? 8 : 0));
+                mRule[m] = static_cast<std::uint8_t>(r[2] == std::int32_t(z) ? 4 : 0);
                 std::uint8_t c = 0;
                 for (int k = 0; k < 3; ++k)
                     if (certified[static_cast<std::size_t>(mV[m][k])]) c |= static_cast<std::uint8_t>(1 << k);
