@@ -324,12 +324,21 @@ const CaseTable& caseTable() {
 
 // A surface vertex: the midpoint of a lattice edge from an inside voxel a to an outside voxel b (work-grid index
 // coordinates). Smoothing may move it within half a voxel of that midpoint; when b belongs to another structure,
-// not past the midpoint towards b.
+// not past the midpoint towards b. 16 bytes (the smoother's passes read it for every vertex): doubled index
+// coordinates of the midpoint, b - a (components -1, 0, 1), flags.
 struct SurfaceVertex {
-    Vec3 mid;
-    Vec3 outward; // b - a
-    bool neighbour = false;
+    std::array<std::int32_t, 3> p2;
+    std::array<std::int8_t, 3> outward;
+    std::uint8_t flags; // kNeighbourFlag, kAxisEdgeFlag
+
+    Vec3 mid() const { return Vec3{double(p2[0]), double(p2[1]), double(p2[2])} * 0.5; }
+    Vec3 outwardVector() const { return {double(outward[0]), double(outward[1]), double(outward[2])}; }
+    bool neighbour() const;
 };
+constexpr std::uint8_t kNeighbourFlag = 1, kAxisEdgeFlag = 2;
+inline bool SurfaceVertex::neighbour() const {
+    return (flags & kNeighbourFlag) != 0;
+}
 
 struct Extraction {
     std::vector<SurfaceVertex> vertices;
@@ -451,14 +460,8 @@ void mergeFaceDiagonals(std::vector<std::array<int, 3>>& tris, const std::vector
     }
 }
 
-// A surface vertex as extraction makes it (16 bytes; expanded into a SurfaceVertex at the join): doubled index
-// coordinates of its lattice edge's midpoint, b - a (components -1, 0, 1), flags.
-struct LatticeVertex {
-    std::array<std::int32_t, 3> p2;
-    std::array<std::int8_t, 3> outward;
-    std::uint8_t flags; // kNeighbourFlag, kAxisEdgeFlag
-};
-constexpr std::uint8_t kNeighbourFlag = 1, kAxisEdgeFlag = 2;
+// A surface vertex as extraction makes it (the join copies it as it is).
+using LatticeVertex = SurfaceVertex;
 
 // The surface of the cells with z in [z0, z1) (see extractSurface), numbered as a serial pass over them would, with
 // the flat merges of the face-diagonal vertices whose star lies in the slab done (marked in removed / dead).
@@ -813,11 +816,7 @@ Result<Extraction> extractSurface(const WorkGrid& w, const ProgressFn& progress)
             for (std::size_t i = 0; i < ch.vertices.size(); ++i) {
                 // Skip the merged ones and those numbered by the slab below.
                 if (ch.global[i] < static_cast<int>(ch.vertexBase)) continue;
-                const LatticeVertex& lv = ch.vertices[i];
-                SurfaceVertex& v = out.vertices.emplace_back();
-                v.mid = Vec3{double(lv.p2[0]), double(lv.p2[1]), double(lv.p2[2])} * 0.5;
-                v.outward = Vec3{double(lv.outward[0]), double(lv.outward[1]), double(lv.outward[2])};
-                v.neighbour = (lv.flags & kNeighbourFlag) != 0;
+                out.vertices.push_back(ch.vertices[i]);
             }
     };
     auto fillTriangles = [&] {
@@ -889,14 +888,10 @@ void mergeFlatVertices(Extraction& ex) {
             for (int k = start[s]; k < start[s + 1]; ++k) f(inc[static_cast<std::size_t>(k)]);
         },
         [&](int v) {
-            const Vec3& m = ex.vertices[static_cast<std::size_t>(v)].mid;
-            return I3{static_cast<std::int64_t>(2 * m.x), static_cast<std::int64_t>(2 * m.y),
-                      static_cast<std::int64_t>(2 * m.z)};
+            const auto& p2 = ex.vertices[static_cast<std::size_t>(v)].p2;
+            return I3{p2[0], p2[1], p2[2]};
         },
-        [&](int v) {
-            const Vec3& o = ex.vertices[static_cast<std::size_t>(v)].outward;
-            return (o.x != 0) + (o.y != 0) + (o.z != 0) == 1;
-        },
+        [&](int v) { return (ex.vertices[static_cast<std::size_t>(v)].flags & kAxisEdgeFlag) != 0; },
         removed, dead, memo);
     ex.pendingMerge.clear();
     // Few merges here: the last kept vertices and triangles move into the holes instead of shifting everything.
@@ -1013,7 +1008,7 @@ public:
         parallelChunks(ex.vertices.size(), [&](std::size_t b, std::size_t e) {
             for (std::size_t i = b; i < e; ++i) {
                 m_invValence[i] = 1.0 / std::max(1, m_adj.start[i + 1] - m_adj.start[i]);
-                m_pos[i] = ex.vertices[i].mid;
+                m_pos[i] = ex.vertices[i].mid();
             }
         });
     }
@@ -1111,7 +1106,7 @@ public:
         std::vector<char> mark(m_pos.size(), 0);
         std::vector<int> frontier;
         for (std::size_t i = 0; i < m_pos.size(); ++i)
-            if (m_ex.vertices[i].neighbour) {
+            if (m_ex.vertices[i].neighbour()) {
                 mark[i] = 1;
                 frontier.push_back(static_cast<int>(i));
             }
@@ -1129,7 +1124,7 @@ public:
     void taubinOn(const std::vector<int>& vertices, int iterations, bool restart) {
         if (vertices.empty()) return;
         if (restart)
-            for (int v : vertices) m_pos[static_cast<std::size_t>(v)] = m_ex.vertices[static_cast<std::size_t>(v)].mid;
+            for (int v : vertices) m_pos[static_cast<std::size_t>(v)] = m_ex.vertices[static_cast<std::size_t>(v)].mid();
         constexpr double lambda = 0.5, mu = -0.53;
         std::vector<Vec3> next(vertices.size());
         for (int it = 0; it < 2 * iterations; ++it) {
@@ -1249,15 +1244,17 @@ private:
     // bound), and at a boundary shared with another structure, on this structure's side.
     Vec3 constrain(std::size_t i, const Vec3& p) const {
         const SurfaceVertex& v = m_ex.vertices[i];
-        Vec3 d = p - v.mid;
+        const Vec3 mid = v.mid();
+        Vec3 d = p - mid;
         d.x = std::clamp(d.x, -0.5, 0.5);
         d.y = std::clamp(d.y, -0.5, 0.5);
         d.z = std::clamp(d.z, -0.5, 0.5);
-        if (v.neighbour) {
-            const double along = dot(d, v.outward);
-            if (along > 0) d = d - v.outward * (along / dot(v.outward, v.outward));
+        if (v.neighbour()) {
+            const Vec3 outward = v.outwardVector();
+            const double along = dot(d, outward);
+            if (along > 0) d = d - outward * (along / dot(outward, outward));
         }
-        return v.mid + d;
+        return mid + d;
     }
 
     const Extraction& m_ex;
@@ -1297,7 +1294,7 @@ std::vector<char> revertAround(Mesh& mesh, const Extraction& ex, const Frame3& f
             }
     growRings(adj, mark, std::move(frontier), rings);
     for (std::size_t v = 0; v < mark.size(); ++v)
-        if (mark[v]) mesh.points[v] = toFloat(frame.toWorld(ex.vertices[v].mid));
+        if (mark[v]) mesh.points[v] = toFloat(frame.toWorld(ex.vertices[v].mid()));
     return mark;
 }
 
@@ -1356,7 +1353,7 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
     auto unsmoothedMesh = [&] {
         std::vector<Vec3> mids;
         mids.reserve(ex.vertices.size());
-        for (const auto& v : ex.vertices) mids.push_back(v.mid);
+        for (const auto& v : ex.vertices) mids.push_back(v.mid());
         return makeMesh(mids, ex.triangles, frame, flip);
     };
 

@@ -394,7 +394,7 @@ std::vector<char> certifiedFans(const Mesh& mesh, const std::vector<char>* neede
 }
 
 // Triangle t's box; false when a coordinate is not finite (NaN or infinity: never made by the mesher).
-bool boxOf(const Mesh& mesh, std::size_t t, FBox& b) {
+inline __attribute__((always_inline)) bool boxOf(const Mesh& mesh, std::size_t t, FBox& b) {
     const auto& v = mesh.triangles[t];
     const auto &p0 = mesh.points[v[0]], &p1 = mesh.points[v[1]], &p2 = mesh.points[v[2]];
     for (int k = 0; k < 3; ++k) {
