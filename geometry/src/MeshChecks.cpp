@@ -84,39 +84,47 @@ Point point(const std::array<float, 3>& p) {
     return {p[0], p[1], p[2]};
 }
 
-// Parity of the crossings of segment p-q with the given triangles (exact predicates); nullopt when the segment
-// touches an edge or vertex or p lies in a triangle's plane (the caller retries from another point).
-std::optional<bool> oddCrossings(const Mesh& mesh, const std::vector<std::uint32_t>& tris, const Point& p,
+// Parity of the crossings of segment p-q with the triangles of component `part` (exact predicates, on the meshing
+// threads); nullopt when the segment touches an edge or vertex or p lies in a triangle's plane (the caller retries
+// from another point).
+std::optional<bool> oddCrossings(const Mesh& mesh, const std::vector<int>& component, int part, const Point& p,
                                  const Point& q) {
     const double ylo = std::min(p.y(), q.y()), yhi = std::max(p.y(), q.y());
     const double zlo = std::min(p.z(), q.z()), zhi = std::max(p.z(), q.z());
-    bool odd = false;
-    for (std::uint32_t t : tris) {
-        const auto& tri = mesh.triangles[t];
-        const auto& a = mesh.points[tri[0]];
-        const auto& b = mesh.points[tri[1]];
-        const auto& c = mesh.points[tri[2]];
-        if (std::max({a[0], b[0], c[0]}) < p.x()) continue;
-        if (std::max({a[1], b[1], c[1]}) < ylo || std::min({a[1], b[1], c[1]}) > yhi) continue;
-        if (std::max({a[2], b[2], c[2]}) < zlo || std::min({a[2], b[2], c[2]}) > zhi) continue;
-        const Point pa = point(a), pb = point(b), pc = point(c);
-        const auto o1 = CGAL::orientation(p, q, pa, pb), o2 = CGAL::orientation(p, q, pb, pc),
-                   o3 = CGAL::orientation(p, q, pc, pa);
-        // Two opposite strict signs: the line through p and q misses the triangle.
-        const bool pos = o1 == CGAL::POSITIVE || o2 == CGAL::POSITIVE || o3 == CGAL::POSITIVE;
-        const bool neg = o1 == CGAL::NEGATIVE || o2 == CGAL::NEGATIVE || o3 == CGAL::NEGATIVE;
-        if (pos && neg) continue;
-        if (o1 == CGAL::COPLANAR || o2 == CGAL::COPLANAR || o3 == CGAL::COPLANAR) {
-            // The line meets an edge or vertex, or lies in the plane: ambiguous when the segment reaches the plane.
+    std::atomic<bool> degenerate{false};
+    std::atomic<unsigned> parity{0};
+    parallelChunks(mesh.triangles.size(), [&](std::size_t tb, std::size_t te) {
+        bool chunkOdd = false;
+        for (std::size_t t = tb; t < te && !degenerate.load(std::memory_order_relaxed); ++t) {
+            const auto& tri = mesh.triangles[t];
+            if (component[static_cast<std::size_t>(tri[0])] != part) continue;
+            const auto& a = mesh.points[tri[0]];
+            const auto& b = mesh.points[tri[1]];
+            const auto& c = mesh.points[tri[2]];
+            if (std::max({a[0], b[0], c[0]}) < p.x()) continue;
+            if (std::max({a[1], b[1], c[1]}) < ylo || std::min({a[1], b[1], c[1]}) > yhi) continue;
+            if (std::max({a[2], b[2], c[2]}) < zlo || std::min({a[2], b[2], c[2]}) > zhi) continue;
+            const Point pa = point(a), pb = point(b), pc = point(c);
+            const auto o1 = CGAL::orientation(p, q, pa, pb), o2 = CGAL::orientation(p, q, pb, pc),
+                       o3 = CGAL::orientation(p, q, pc, pa);
+            // Two opposite strict signs: the line through p and q misses the triangle.
+            const bool pos = o1 == CGAL::POSITIVE || o2 == CGAL::POSITIVE || o3 == CGAL::POSITIVE;
+            const bool neg = o1 == CGAL::NEGATIVE || o2 == CGAL::NEGATIVE || o3 == CGAL::NEGATIVE;
+            if (pos && neg) continue;
             const auto sp = CGAL::orientation(pa, pb, pc, p), sq = CGAL::orientation(pa, pb, pc, q);
-            if (sp != sq || sp == CGAL::COPLANAR) return std::nullopt;
-            continue;
+            if (o1 == CGAL::COPLANAR || o2 == CGAL::COPLANAR || o3 == CGAL::COPLANAR) {
+                // The line meets an edge or vertex, or lies in the plane: ambiguous when the segment reaches the
+                // plane.
+                if (sp != sq || sp == CGAL::COPLANAR) degenerate = true;
+                continue;
+            }
+            if (sp == CGAL::COPLANAR || sq == CGAL::COPLANAR) degenerate = true;
+            else if (sp != sq) chunkOdd = !chunkOdd;
         }
-        const auto sp = CGAL::orientation(pa, pb, pc, p), sq = CGAL::orientation(pa, pb, pc, q);
-        if (sp == CGAL::COPLANAR || sq == CGAL::COPLANAR) return std::nullopt;
-        if (sp != sq) odd = !odd;
-    }
-    return odd;
+        if (chunkOdd) parity.fetch_xor(1u);
+    });
+    if (degenerate) return std::nullopt;
+    return parity.load() != 0;
 }
 
 } // namespace
@@ -219,8 +227,7 @@ std::optional<MeshReport> fastReport(const Mesh& mesh, bool selfIntersecting, co
     // lies wholly outside it.
     // Otherwise a vertex of it is tested against the other: parity of the crossings of a ray (exact predicates).
     // Outward orientation then means positive volume at even nesting depth, negative at odd (cavities).
-    std::vector<std::vector<std::uint32_t>> trianglesOf;
-    std::vector<std::vector<int>> verticesOf;
+    std::vector<std::vector<int>> verticesOf; // up to 16 of each component, for the rays' start points
     std::vector<int> depth(parts.size(), 0);
     for (std::size_t i = 0; i < parts.size(); ++i)
         for (std::size_t j = 0; j < parts.size(); ++j) {
@@ -229,15 +236,11 @@ std::optional<MeshReport> fastReport(const Mesh& mesh, bool selfIntersecting, co
             for (int k = 0; k < 3 && boxInside; ++k)
                 boxInside = parts[i].lo[k] >= parts[j].lo[k] && parts[i].hi[k] <= parts[j].hi[k];
             if (!boxInside) continue;
-            if (trianglesOf.empty()) {
-                trianglesOf.resize(parts.size());
+            if (verticesOf.empty()) {
                 verticesOf.resize(parts.size());
-                for (std::size_t t = 0; t < mesh.triangles.size(); ++t) {
-                    const auto cpt =
-                        static_cast<std::size_t>(component[static_cast<std::size_t>(mesh.triangles[t][0])]);
-                    trianglesOf[cpt].push_back(static_cast<std::uint32_t>(t));
-                    if (verticesOf[cpt].size() < 16) verticesOf[cpt].push_back(mesh.triangles[t][0]);
-                }
+                for (std::size_t v = 0; v < component.size(); ++v)
+                    if (const int c = component[v]; c >= 0 && verticesOf[static_cast<std::size_t>(c)].size() < 16)
+                        verticesOf[static_cast<std::size_t>(c)].push_back(static_cast<int>(v));
             }
             std::optional<bool> inside;
             for (std::size_t attempt = 0; attempt < verticesOf[i].size() && !inside; ++attempt) {
@@ -246,7 +249,7 @@ std::optional<MeshReport> fastReport(const Mesh& mesh, bool selfIntersecting, co
                 const double dx = parts[j].hi[0] - p.x() + 1.0;
                 const Point q(p.x() + dx, p.y() + dx * (0.0013 + 0.0007 * double(attempt)),
                               p.z() + dx * (0.0029 - 0.0003 * double(attempt)));
-                inside = oddCrossings(mesh, trianglesOf[j], p, q);
+                inside = oddCrossings(mesh, component, static_cast<int>(j), p, q);
             }
             if (!inside) return std::nullopt; // every ray degenerate: let CGAL decide
             depth[i] += *inside ? 1 : 0;
