@@ -118,8 +118,10 @@ std::optional<bool> oddCrossings(const Mesh& mesh, const std::vector<int>& compo
                 if (sp != sq || sp == CGAL::COPLANAR) degenerate = true;
                 continue;
             }
-            if (sp == CGAL::COPLANAR || sq == CGAL::COPLANAR) degenerate = true;
-            else if (sp != sq) chunkOdd = !chunkOdd;
+            if (sp == CGAL::COPLANAR || sq == CGAL::COPLANAR)
+                degenerate = true;
+            else if (sp != sq)
+                chunkOdd = !chunkOdd;
         }
         if (chunkOdd) parity.fetch_xor(1u);
     });
