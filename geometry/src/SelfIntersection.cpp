@@ -286,9 +286,15 @@ bool certainlySeparated(const Mesh& mesh, const std::array<int, 3>& va, const st
                      diff(mesh.points[static_cast<std::size_t>(vb[0])], o),
                      diff(mesh.points[static_cast<std::size_t>(vb[1])], o),
                      diff(mesh.points[static_cast<std::size_t>(vb[2])], o)};
-    double reach = 0; // largest |coordinate difference|
-    for (const D3& x : d) reach = std::max({reach, std::abs(x[0]), std::abs(x[1]), std::abs(x[2])});
-    auto separates = [&](const D3& m) {
+    // The largest |coordinate difference| (three independent chains; d[0] is zero).
+    double rx = 0, ry = 0, rz = 0;
+    for (int i = 1; i < 6; ++i) {
+        rx = std::max(rx, std::abs(d[i][0]));
+        ry = std::max(ry, std::abs(d[i][1]));
+        rz = std::max(rz, std::abs(d[i][2]));
+    }
+    const double reach = std::max(rx, std::max(ry, rz));
+    auto separates = [&](const D3& m) __attribute__((always_inline)) {
         const double err = kBound * (std::abs(m[0]) + std::abs(m[1]) + std::abs(m[2])) * reach;
         double v[6];
         for (int i = 0; i < 6; ++i) v[i] = m[0] * d[i][0] + m[1] * d[i][1] + m[2] * d[i][2];
