@@ -12,7 +12,6 @@
 #include <mutex>
 #include <optional>
 #include <tuple>
-#include <unordered_map>
 #include <utility>
 
 #include "CgalMeshOps.h"
@@ -361,14 +360,20 @@ public:
         if (star.size() < 3 || star.size() >= kMaxStar) return flatMergeTarget(v, star, pos, axisEdge, scratch);
         const I3 pv = pos(v);
         // Key: star size and v's parities, then per triangle three offsets of 3 x 3 bits (components in [-3, 3]:
-        // every edge is at most a cell diagonal long).
+        // every edge is at most a cell diagonal long). Every star triangle contains v, whose offset is 0.
         Key key{};
         key[0] = static_cast<std::uint32_t>(star.size()) | static_cast<std::uint32_t>(pv[0] & 1) << 8 |
                  static_cast<std::uint32_t>(pv[1] & 1) << 9 | static_cast<std::uint32_t>(pv[2] & 1) << 10;
+        constexpr std::uint32_t kZeroOffset = 3 | 3 << 3 | 3 << 6;
         for (std::size_t i = 0; i < star.size(); ++i) {
             std::uint32_t word = 0;
             for (std::size_t k = 0; k < 3; ++k) {
-                const I3 d = subI(pos(star[i][k]), pv);
+                const int w = star[i][k];
+                if (w == v) {
+                    word |= kZeroOffset << (9 * k);
+                    continue;
+                }
+                const I3 d = subI(pos(w), pv);
                 for (std::size_t a = 0; a < 3; ++a) {
                     if (d[a] < -3 || d[a] > 3) return flatMergeTarget(v, star, pos, axisEdge, scratch);
                     word |= static_cast<std::uint32_t>(d[a] + 3) << (9 * k + 3 * a);
@@ -379,36 +384,64 @@ public:
         auto answer = [&](std::int8_t place) {
             return place < 0 ? -1 : star[static_cast<std::size_t>(place >> 2)][static_cast<std::size_t>(place & 3)];
         };
-        if (m_table.size() >= kMaxShapes) {
-            // Full (a noisy mask): look up, do not learn.
-            const auto found = m_table.find(key);
-            return found != m_table.end() ? answer(found->second) : flatMergeTarget(v, star, pos, axisEdge, scratch);
-        }
-        const auto [it, inserted] = m_table.try_emplace(key, std::int8_t{-1});
-        if (!inserted) return answer(it->second);
+        Slot& slot = find(key);
+        if (slot.used) return answer(slot.answer);
+        // Full (a noisy mask): look up, do not learn.
+        if (m_used >= kMaxShapes) return flatMergeTarget(v, star, pos, axisEdge, scratch);
         const int u = flatMergeTarget(v, star, pos, axisEdge, scratch);
         // The answer as the place of u's first appearance in the star.
-        for (std::size_t i = 0; i < star.size() && u >= 0 && it->second < 0; ++i)
+        std::int8_t place = -1;
+        for (std::size_t i = 0; i < star.size() && u >= 0 && place < 0; ++i)
             for (std::size_t k = 0; k < 3; ++k)
                 if (star[i][k] == u) {
-                    it->second = static_cast<std::int8_t>(i << 2 | k);
+                    place = static_cast<std::int8_t>(i << 2 | k);
                     break;
                 }
+        insert(slot, key, place);
         return u;
     }
 
 private:
     static constexpr std::size_t kMaxStar = 15;        // larger stars are rare: computed
-    static constexpr std::size_t kMaxShapes = 1 << 16; // about 8 MB
+    static constexpr std::size_t kMaxShapes = 1 << 16; // at most 2^17 slots of 72 bytes (9 MB)
     using Key = std::array<std::uint32_t, kMaxStar + 1>;
-    struct KeyHash {
-        std::size_t operator()(const Key& k) const {
-            std::uint64_t h = 0x9E3779B97F4A7C15ull;
-            for (std::size_t i = 0; i <= (k[0] & 0xFF); ++i) h = (h ^ k[i]) * 0xFF51AFD7ED558CCDull;
-            return static_cast<std::size_t>(h ^ h >> 32);
-        }
+    // Open addressing (linear probing, at most half full): a lookup is a hash and usually one key comparison. A few
+    // hundred shapes answer the IRCAD liver's 290 000 stars.
+    struct Slot {
+        Key key;
+        std::int8_t answer = -1;
+        bool used = false;
     };
-    std::unordered_map<Key, std::int8_t, KeyHash> m_table;
+    static std::size_t hash(const Key& k) {
+        std::uint64_t h = 0x9E3779B97F4A7C15ull;
+        for (std::size_t i = 0; i <= (k[0] & 0xFF); ++i) h = (h ^ k[i]) * 0xFF51AFD7ED558CCDull;
+        return static_cast<std::size_t>(h ^ h >> 32);
+    }
+    static bool sameKey(const Key& a, const Key& b) {
+        // Words past the star's are zero in both when the first words agree.
+        for (std::size_t i = 0; i <= (a[0] & 0xFF); ++i)
+            if (a[i] != b[i]) return false;
+        return true;
+    }
+    // The slot holding `key`, or the free slot where it would go.
+    Slot& find(const Key& key) {
+        if (m_slots.empty()) m_slots.resize(1024);
+        const std::size_t mask = m_slots.size() - 1;
+        for (std::size_t i = hash(key) & mask;; i = (i + 1) & mask)
+            if (!m_slots[i].used || sameKey(m_slots[i].key, key)) return m_slots[i];
+    }
+    void insert(Slot& slot, const Key& key, std::int8_t answer) {
+        slot.key = key;
+        slot.answer = answer;
+        slot.used = true;
+        if (++m_used * 2 <= m_slots.size()) return;
+        std::vector<Slot> old(m_slots.size() * 2);
+        old.swap(m_slots);
+        for (const Slot& s : old)
+            if (s.used) find(s.key) = s;
+    }
+    std::vector<Slot> m_slots; // a power of two
+    std::size_t m_used = 0;
 };
 
 // The flat-vertex merge (see mergeFlatVertices) of the vertices in `order` (face-diagonal ones, ascending), in that
