@@ -14,6 +14,10 @@
 #include <tuple>
 #include <utility>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "CgalMeshOps.h"
 #include "MeshChecks.h"
 #include "SelfIntersection.h"
@@ -62,8 +66,12 @@ constexpr std::array<std::array<int, 4>, 6> kTets = {{
 struct WorkGrid {
     std::array<int, 3> n{0, 0, 0};
     std::array<int, 3> lo{0, 0, 0}; // grid index of work voxel (1,1,1)
-    std::vector<std::uint8_t> state;
+    std::unique_ptr<std::uint8_t[]> state; // n[0] * n[1] * n[2] voxels
     std::size_t inside = 0; // Inside voxels (all of them are in the crop); none: an empty grid
+
+    std::size_t voxels() const {
+        return static_cast<std::size_t>(n[0]) * static_cast<std::size_t>(n[1]) * static_cast<std::size_t>(n[2]);
+    }
 
     std::size_t index(int x, int y, int z) const {
         return static_cast<std::size_t>(x) +
@@ -81,6 +89,29 @@ template <typename F> void forRanges(int n, std::size_t bytes, F&& f) {
         f(static_cast<int>(static_cast<long long>(n) * t / threads),
           static_cast<int>(static_cast<long long>(n) * (t + 1) / threads));
     });
+}
+
+// dst[i] = src[i], or Outside where src[i] is beyond Neighbour; returns how many are Inside. 16 voxels at a time
+// with SSE2 (the crop copies every voxel of the structure's box).
+std::size_t copyRow(const std::uint8_t* src, std::uint8_t* dst, std::size_t n) {
+    static_assert(Outside == 0 && Inside == 1 && Neighbour == 2);
+    std::size_t count = 0, i = 0;
+#if defined(__SSE2__)
+    const __m128i one = _mm_set1_epi8(1), two = _mm_set1_epi8(2), zero = _mm_setzero_si128();
+    for (; i + 16 <= n; i += 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+        const __m128i small = _mm_cmpeq_epi8(_mm_subs_epu8(v, two), zero); // v <= Neighbour
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm_and_si128(small, v));
+        count += static_cast<std::size_t>(
+            __builtin_popcount(static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, one)))));
+    }
+#endif
+    for (; i < n; ++i) {
+        const std::uint8_t s = src[i];
+        dst[i] = s > Neighbour ? static_cast<std::uint8_t>(Outside) : s;
+        count += s == Inside ? 1 : 0;
+    }
+    return count;
 }
 
 WorkGrid cropWithPadding(const BinaryGrid& g) {
@@ -120,25 +151,26 @@ WorkGrid cropWithPadding(const BinaryGrid& g) {
         w.n[a] = box.hi[a] - box.lo[a] + 3;
         w.lo[a] = box.lo[a];
     }
-    w.state.assign(static_cast<std::size_t>(w.n[0]) * w.n[1] * w.n[2], Outside);
+    // Written once by the threads below (first touch there, no zero-filling first).
+    w.state.reset(new std::uint8_t[w.voxels()]);
     // Work voxel x is grid voxel lo + x - 1; the padding voxels inside the grid are copied too (they may be
-    // Neighbour), states beyond Neighbour count as Outside.
+    // Neighbour), states beyond Neighbour count as Outside; voxels beyond the grid are Outside.
     const int x0 = std::max(0, 1 - box.lo[0]), x1 = std::min(w.n[0], g.size[0] - box.lo[0] + 1);
     // The Inside voxels are counted on the way (all of them are in the box), per z range, added in range order.
     std::vector<std::size_t> inside(static_cast<std::size_t>(w.n[2]), 0);
-    forRanges(w.n[2], w.state.size(), [&](int z0, int z1) {
+    forRanges(w.n[2], w.voxels(), [&](int z0, int z1) {
         for (int z = z0; z < z1; ++z) {
             std::size_t count = 0;
             for (int y = 0; y < w.n[1]; ++y) {
-                const int j = box.lo[1] + y - 1, k = box.lo[2] + z - 1;
-                if (j < 0 || k < 0 || j >= g.size[1] || k >= g.size[2]) continue;
-                const std::uint8_t* src = row(j, k);
                 std::uint8_t* dst = &w.state[w.index(0, y, z)];
-                for (int x = x0; x < x1; ++x) {
-                    const std::uint8_t s = src[box.lo[0] - 1 + x];
-                    dst[x] = s > Neighbour ? static_cast<std::uint8_t>(Outside) : s;
-                    count += s == Inside ? 1 : 0;
+                const int j = box.lo[1] + y - 1, k = box.lo[2] + z - 1;
+                if (j < 0 || k < 0 || j >= g.size[1] || k >= g.size[2]) {
+                    std::memset(dst, Outside, static_cast<std::size_t>(w.n[0]));
+                    continue;
                 }
+                std::memset(dst, Outside, static_cast<std::size_t>(x0));
+                std::memset(dst + x1, Outside, static_cast<std::size_t>(w.n[0] - x1));
+                count += copyRow(row(j, k) + (box.lo[0] - 1 + x0), dst + x0, static_cast<std::size_t>(x1 - x0));
             }
             inside[static_cast<std::size_t>(z)] = count;
         }
@@ -558,7 +590,7 @@ RowInfo rowInfo(const WorkGrid& w) {
     info.ny = ny;
     info.inside.resize(static_cast<std::size_t>(ny) * static_cast<std::size_t>(nz));
     info.changes.resize(info.inside.size());
-    forRanges(nz, w.state.size(), [&](int z0, int z1) {
+    forRanges(nz, w.voxels(), [&](int z0, int z1) {
         for (int z = z0; z < z1; ++z)
             for (int y = 0; y < ny; ++y) {
                 // States are 0, 1, 2 (cropWithPadding), so bit 0 of a byte says Inside: eight voxels per word.

@@ -242,6 +242,31 @@ TEST(LabelMesher, RandomNoiseMaskIsValid) {
     }
 }
 
+TEST(LabelMesher, StatesBeyondNeighbourAreOutside) {
+    // A label map can hand the mesher any byte; values past Neighbour mean outside. The crop copies rows 16 voxels at a
+    // time (rows here are 45 voxels long: a 16-wide part and a tail) and counts the inside voxels on the way.
+    std::mt19937 rng(11);
+    const Vec3 c{0, 0, 0};
+    BinaryGrid plain = sampleGrid({45, 21, 17}, {0.8, 0.9, 1.1}, c, Mat3::identity(),
+                                  [&](const Vec3& p) { return norm(p - c) <= 7.5; });
+    BinaryGrid odd = plain;
+    std::uniform_int_distribution<int> value(3, 255);
+    std::bernoulli_distribution mark(0.3);
+    std::size_t marked = 0;
+    for (auto& v : odd.voxels)
+        if (v == Outside && mark(rng)) {
+            v = static_cast<std::uint8_t>(value(rng));
+            ++marked;
+        }
+    ASSERT_GT(marked, 1000u);
+    const auto a = meshBinaryGrid(plain), b = meshBinaryGrid(odd);
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(a->voxelVolumeMl, b->voxelVolumeMl);
+    EXPECT_NEAR(a->voxelVolumeMl, static_cast<double>(plain.insideCount()) * 0.8 * 0.9 * 1.1 / 1000, 1e-12);
+    EXPECT_TRUE(a->mesh.points == b->mesh.points);
+    EXPECT_TRUE(a->mesh.triangles == b->mesh.triangles);
+}
+
 namespace {
 
 // Volume (in voxels) and triangle count of the marching-tetrahedra surface of the Freudenthal split, computed per
