@@ -65,9 +65,9 @@ constexpr std::array<std::array<int, 4>, 6> kTets = {{
 // closes at the grid border and the work is proportional to the structure, not to the image.
 struct WorkGrid {
     std::array<int, 3> n{0, 0, 0};
-    std::array<int, 3> lo{0, 0, 0}; // grid index of work voxel (1,1,1)
+    std::array<int, 3> lo{0, 0, 0};        // grid index of work voxel (1,1,1)
     std::unique_ptr<std::uint8_t[]> state; // n[0] * n[1] * n[2] voxels
-    std::size_t inside = 0; // Inside voxels (all of them are in the crop); none: an empty grid
+    std::size_t inside = 0;                // Inside voxels (all of them are in the crop); none: an empty grid
 
     std::size_t voxels() const {
         return static_cast<std::size_t>(n[0]) * static_cast<std::size_t>(n[1]) * static_cast<std::size_t>(n[2]);
@@ -956,8 +956,8 @@ void mergeFlatVertices(Extraction& ex) {
             const auto& p2 = ex.vertices[static_cast<std::size_t>(v)].p2;
             return I3{p2[0], p2[1], p2[2]};
         },
-        [&](int v) { return (ex.vertices[static_cast<std::size_t>(v)].flags & kAxisEdgeFlag) != 0; },
-        removed, dead, memo);
+        [&](int v) { return (ex.vertices[static_cast<std::size_t>(v)].flags & kAxisEdgeFlag) != 0; }, removed, dead,
+        memo);
     ex.pendingMerge.clear();
     // Few merges here: the last kept vertices and triangles move into the holes instead of shifting everything.
     const auto kept = static_cast<std::size_t>(std::count(removed.begin(), removed.end(), 0));
@@ -1154,7 +1154,8 @@ public:
     // Vertices of the connected components with fewer than `maxVertices` vertices. The components are kept
     // (takeComponents()) for the mesh report: the triangles stay these.
     std::vector<int> smallComponents(std::size_t maxVertices) {
-        m_components = detail::labelComponents(m_adj.start, [&](int k) { return m_adj.nbr[static_cast<std::size_t>(k)]; });
+        m_components =
+            detail::labelComponents(m_adj.start, [&](int k) { return m_adj.nbr[static_cast<std::size_t>(k)]; });
         const std::vector<int>& of = m_components->of;
         std::vector<std::size_t> size(static_cast<std::size_t>(m_components->count), 0);
         for (const int c : of)
@@ -1189,7 +1190,8 @@ public:
     void taubinOn(const std::vector<int>& vertices, int iterations, bool restart) {
         if (vertices.empty()) return;
         if (restart)
-            for (int v : vertices) m_pos[static_cast<std::size_t>(v)] = m_ex.vertices[static_cast<std::size_t>(v)].mid();
+            for (int v : vertices)
+                m_pos[static_cast<std::size_t>(v)] = m_ex.vertices[static_cast<std::size_t>(v)].mid();
         constexpr double lambda = 0.5, mu = -0.53;
         std::vector<Vec3> next(vertices.size());
         for (int it = 0; it < 2 * iterations; ++it) {
