@@ -1202,7 +1202,9 @@ public:
                     next[j] = constrain(i, m_pos[i] + (neighbourMean(m_pos, i) - m_pos[i]) * factor);
                 }
             });
-            for (std::size_t j = 0; j < vertices.size(); ++j) m_pos[static_cast<std::size_t>(vertices[j])] = next[j];
+            parallelChunks(vertices.size(), [&](std::size_t b, std::size_t e) {
+                for (std::size_t j = b; j < e; ++j) m_pos[static_cast<std::size_t>(vertices[j])] = next[j];
+            });
         }
     }
 
@@ -1309,7 +1311,7 @@ private:
 
     // Half a voxel box around the midpoint: the surface stays within half a voxel of the voxel boundary (Hausdorff
     // bound), and at a boundary shared with another structure, on this structure's side.
-    Vec3 constrain(std::size_t i, const Vec3& p) const {
+    __attribute__((always_inline)) Vec3 constrain(std::size_t i, const Vec3& p) const {
         const SurfaceVertex& v = m_ex.vertices[i];
         const Vec3 mid = v.mid();
         Vec3 d = p - mid;
