@@ -20,11 +20,6 @@ Mat3 Mat3::rotationXYZ(double ax, double ay, double az) {
     return rz * ry * rx;
 }
 
-Vec3 Mat3::operator*(const Vec3& v) const {
-    return {m[0][0] * v.x + m[0][1] * v.y + m[0][2] * v.z, m[1][0] * v.x + m[1][1] * v.y + m[1][2] * v.z,
-            m[2][0] * v.x + m[2][1] * v.y + m[2][2] * v.z};
-}
-
 Mat3 Mat3::operator*(const Mat3& o) const {
     Mat3 r;
     for (int i = 0; i < 3; ++i)

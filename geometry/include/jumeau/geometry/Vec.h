@@ -40,7 +40,11 @@ struct Mat3 {
     static Mat3 rotationXYZ(double ax, double ay, double az);
 
     Vec3 column(int c) const { return {m[0][c], m[1][c], m[2][c]}; }
-    Vec3 operator*(const Vec3& v) const;
+    // Inline: the meshing chain maps every vertex and triangle through one.
+    constexpr Vec3 operator*(const Vec3& v) const {
+        return {m[0][0] * v.x + m[0][1] * v.y + m[0][2] * v.z, m[1][0] * v.x + m[1][1] * v.y + m[1][2] * v.z,
+                m[2][0] * v.x + m[2][1] * v.y + m[2][2] * v.z};
+    }
     Mat3 operator*(const Mat3& o) const;
     Mat3 transposed() const;
     double determinant() const;
