@@ -1047,14 +1047,16 @@ Adjacency buildAdjacency(std::size_t nv, const std::vector<std::array<int, 3>>& 
 }
 
 // Marks the vertices `rings` rings of neighbours out from `frontier` (whose vertices are marked already).
-void growRings(const Adjacency& adj, std::vector<char>& mark, std::vector<int> frontier, int rings) {
+// (start, nbr: each vertex's neighbours in compressed rows.)
+void growRings(const std::vector<int>& start, const std::vector<int>& nbr, std::vector<char>& mark,
+               std::vector<int> frontier, int rings) {
     for (int r = 0; r < rings && !frontier.empty(); ++r) {
         std::vector<int> next;
         for (int v : frontier)
-            for (int k = adj.start[v]; k < adj.start[v + 1]; ++k)
-                if (!mark[adj.nbr[k]]) {
-                    mark[adj.nbr[k]] = 1;
-                    next.push_back(adj.nbr[k]);
+            for (int k = start[v]; k < start[v + 1]; ++k)
+                if (!mark[nbr[k]]) {
+                    mark[nbr[k]] = 1;
+                    next.push_back(nbr[k]);
                 }
         frontier.swap(next);
     }
@@ -1079,7 +1081,8 @@ public:
     }
 
     const std::vector<Vec3>& positions() const { return m_pos; }
-    const Adjacency& adjacency() const { return m_adj; }
+    // The adjacency, for whoever needs it once smoothing is over (the smoother cannot be used after this).
+    Adjacency takeAdjacency() { return std::move(m_adj); }
 
     // Windowed-sinc low-pass (Taubin, Zhang & Golub 1996): f(K) x with K = I - W the uniform Laplacian's spectrum
     // in [0, 2], f the Hamming-windowed Fourier series of the ideal low-pass in theta (k = 1 - cos theta), as a
@@ -1176,7 +1179,7 @@ public:
                 mark[i] = 1;
                 frontier.push_back(static_cast<int>(i));
             }
-        growRings(m_adj, mark, std::move(frontier), rings);
+        growRings(m_adj.start, m_adj.nbr, mark, std::move(frontier), rings);
         // In index order (a scan of the marks, not a sort of the list): a structure surrounded by others, as in the
         // phantom where everything lies inside the body, has every vertex here.
         std::vector<int> out;
@@ -1357,7 +1360,8 @@ Mesh makeMesh(const std::vector<Vec3>& pos, const std::vector<std::array<int, 3>
 // surface had them; returns the flags of the vertices moved. The unsmoothed surface is intersection-free, so
 // growing rings always ends in a valid mesh.
 std::vector<char> revertAround(Mesh& mesh, const Extraction& ex, const Frame3& frame,
-                               const std::vector<std::size_t>& badTriangles, const Adjacency& adj, int rings) {
+                               const std::vector<std::size_t>& badTriangles, const detail::VertexLinks& links,
+                               int rings) {
     std::vector<char> mark(mesh.points.size(), 0);
     std::vector<int> frontier;
     for (std::size_t t : badTriangles)
@@ -1366,7 +1370,7 @@ std::vector<char> revertAround(Mesh& mesh, const Extraction& ex, const Frame3& f
                 mark[v] = 1;
                 frontier.push_back(v);
             }
-    growRings(adj, mark, std::move(frontier), rings);
+    growRings(links.start, links.from, mark, std::move(frontier), rings);
     for (std::size_t v = 0; v < mark.size(); ++v)
         if (mark[v]) mesh.points[v] = toFloat(frame.toWorld(ex.vertices[v].mid()));
     return mark;
@@ -1456,24 +1460,20 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
     // triangles stay these (smoothing and reverts move vertices only).
     std::optional<detail::VertexLinks> links;
     if (options.smoothingIterations > 0 || options.preserveVolume) {
-        // The smoother's adjacency lists, for each vertex v and triangle (v, a, b), a and b in triangle order:
-        // the same table, reversed where a mirrored grid flipped the triangles.
-        const Adjacency& adj = smoother.adjacency();
+        // The smoother's adjacency lists, for each vertex v and triangle (v, a, b), a and b in triangle order: the
+        // same table, reversed where a mirrored grid flipped the triangles. Moved, not copied: the smoother is done.
+        Adjacency adj = smoother.takeAdjacency();
         links.emplace();
-        links->start = adj.start;
-        links->edges.resize(adj.nbr.size());
-        parallelChunks(adj.nbr.size(), [&](std::size_t b, std::size_t e) {
-            for (std::size_t k = b; k < e; ++k)
-                links->edges[k] = flip ? std::array<int, 2>{adj.opposite[k], adj.nbr[k]}
-                                       : std::array<int, 2>{adj.nbr[k], adj.opposite[k]};
-        });
+        links->start = std::move(adj.start);
+        links->from = std::move(flip ? adj.opposite : adj.nbr);
+        links->to = std::move(flip ? adj.nbr : adj.opposite);
         links->orderRings();
         links->components = smoother.takeComponents();
         // One full test; after each local revert only the triangles around the moved vertices are re-tested (the
         // others were clean and did not move).
         auto bad = detail::findSelfIntersections(mesh, nullptr, &*links);
         for (int round = 0; round < 6 && !bad.empty(); ++round) {
-            const std::vector<char> moved = revertAround(mesh, ex, frame, bad, smoother.adjacency(), round);
+            const std::vector<char> moved = revertAround(mesh, ex, frame, bad, *links, round);
             bad = detail::findSelfIntersections(mesh, &moved, &*links);
         }
         if (!bad.empty()) {

@@ -22,10 +22,15 @@ VertexLinks::VertexLinks(const Mesh& mesh) : start(mesh.points.size() + 1, 0) {
     for (const auto& t : mesh.triangles)
         for (int v : t) ++start[static_cast<std::size_t>(v) + 1];
     for (std::size_t v = 0; v < nv; ++v) start[v + 1] += start[v];
-    edges.resize(static_cast<std::size_t>(start[nv]));
+    from.resize(static_cast<std::size_t>(start[nv]));
+    to.resize(from.size());
     std::vector<int> fill(start.begin(), start.end() - 1);
     for (const auto& t : mesh.triangles)
-        for (int e = 0; e < 3; ++e) edges[static_cast<std::size_t>(fill[t[e]]++)] = {t[(e + 1) % 3], t[(e + 2) % 3]};
+        for (int e = 0; e < 3; ++e) {
+            const auto k = static_cast<std::size_t>(fill[t[e]]++);
+            from[k] = t[(e + 1) % 3];
+            to[k] = t[(e + 2) % 3];
+        }
 }
 
 bool VertexLinks::singleCycle(std::size_t v) const {
@@ -35,10 +40,10 @@ bool VertexLinks::singleCycle(std::size_t v) const {
 
 void VertexLinks::orderRings() {
     const std::size_t nv = start.empty() ? 0 : start.size() - 1;
-    rings.assign(edges.size(), -1);
+    rings.reset(new int[from.size()]);
     std::vector<char> result(nv, 0);
     parallelChunks(nv, [&](std::size_t b, std::size_t e) {
-        for (std::size_t v = b; v < e; ++v) result[v] = cycle(v, rings.data() + start[v]) ? 1 : 0;
+        for (std::size_t v = b; v < e; ++v) result[v] = cycle(v, rings.get() + start[v]) ? 1 : 0;
     });
     ringIsCycle.swap(result);
 }
@@ -48,12 +53,12 @@ bool VertexLinks::cycle(std::size_t v, int* ring) const {
     if (n < 3) return false;
     auto next = [&](int a) {
         for (int k = b; k < b + n; ++k)
-            if (edges[static_cast<std::size_t>(k)][0] == a) return edges[static_cast<std::size_t>(k)][1];
+            if (from[static_cast<std::size_t>(k)] == a) return to[static_cast<std::size_t>(k)];
         return -1;
     };
     // With out-degree <= 1, coming back to the first link vertex for the first time after exactly n steps
     // visits n distinct sources: all n link edges, one cycle.
-    const int first = edges[static_cast<std::size_t>(b)][0];
+    const int first = from[static_cast<std::size_t>(b)];
     int a = first;
     for (int step = 1; step <= n; ++step) {
         if (ring) ring[step - 1] = a;
@@ -157,7 +162,7 @@ std::optional<MeshReport> fastReport(const Mesh& mesh, bool selfIntersecting, co
     std::optional<ComponentLabels> ownLabels;
     const ComponentLabels& labels =
         link.components ? *link.components : ownLabels.emplace(labelComponents(link.start, [&](int k) {
-            return link.edges[static_cast<std::size_t>(k)][0];
+            return link.from[static_cast<std::size_t>(k)];
         }));
     const std::vector<int>& component = labels.of;
     const auto nParts = static_cast<std::size_t>(labels.count);

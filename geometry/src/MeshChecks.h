@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstddef>
+#include <memory>
 #include <algorithm>
 #include <optional>
 #include <utility>
@@ -32,8 +33,8 @@ template <typename Neighbour> ComponentLabels labelComponents(const std::vector<
 struct VertexLinks {
     VertexLinks() = default;
     explicit VertexLinks(const Mesh& mesh);
-    std::vector<int> start;                // the edges of vertex v: edges[start[v] .. start[v + 1])
-    std::vector<std::array<int, 2>> edges;
+    std::vector<int> start;    // the edges of vertex v: k in [start[v], start[v + 1])
+    std::vector<int> from, to; // link edge k: from[k] -> to[k] (from[] lists v's neighbours on a closed manifold)
     int count(std::size_t v) const { return start[v + 1] - start[v]; }
     // The link of v is one closed cycle of at least 3 edges: the triangles around v form one disc.
     bool singleCycle(std::size_t v) const;
@@ -43,7 +44,7 @@ struct VertexLinks {
     // link's vertices in cycle order in rings[start[v] .. start[v + 1]) where it passed.
     void orderRings();
     bool ordered() const { return !ringIsCycle.empty(); }
-    std::vector<int> rings;
+    std::unique_ptr<int[]> rings; // entries of vertices whose link is not a cycle are left unset
     std::vector<char> ringIsCycle;
     // The mesh's components when the caller knows them (the mesher's smoother labels them on the same triangles).
     std::optional<ComponentLabels> components;

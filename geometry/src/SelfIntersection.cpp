@@ -353,7 +353,7 @@ std::vector<char> certifiedFans(const Mesh& mesh, const std::vector<char>* neede
             const int* ring = walked;
             if (links.ordered()) {
                 if (!links.ringIsCycle[v]) continue;
-                ring = links.rings.data() + links.start[v];
+                ring = links.rings.get() + links.start[v];
             } else if (!links.cycle(v, walked)) {
                 continue;
             }
