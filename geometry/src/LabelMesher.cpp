@@ -1343,14 +1343,13 @@ private:
 };
 
 // LPS mesh from index-space positions; triangles flipped for a mirrored (left-handed) grid.
-Mesh makeMesh(const std::vector<Vec3>& pos, const std::vector<std::array<int, 3>>& tris, const Frame3& frame,
-              bool flip) {
+Mesh makeMesh(const std::vector<Vec3>& pos, std::vector<std::array<int, 3>> tris, const Frame3& frame, bool flip) {
     Mesh m;
     m.points.resize(pos.size());
     parallelChunks(pos.size(), [&](std::size_t b, std::size_t e) {
         for (std::size_t i = b; i < e; ++i) m.points[i] = toFloat(frame.toWorld(pos[i]));
     });
-    m.triangles = tris;
+    m.triangles = std::move(tris);
     if (flip)
         for (auto& t : m.triangles) std::swap(t[1], t[2]);
     return m;
@@ -1428,12 +1427,6 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
         for (double& x : row) x *= frame.volumeScale;
     // Orientation was decided in index space; a left-handed direction matrix mirrors it.
     const bool flip = grid.direction.determinant() < 0;
-    auto unsmoothedMesh = [&] {
-        std::vector<Vec3> mids;
-        mids.reserve(ex.vertices.size());
-        for (const auto& v : ex.vertices) mids.push_back(v.mid());
-        return makeMesh(mids, ex.triangles, frame, flip);
-    };
 
     ConstrainedSmoother smoother(ex, frame);
     if (!reportProgress(progress, 0.35, "smoothing")) return makeError(ErrorCode::Cancelled, "meshing cancelled");
@@ -1449,7 +1442,17 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
         smoother.taubinOn(smoother.nearNeighbourStructures(4), 2, false);
     }
     if (options.preserveVolume) smoother.restoreVolume(static_cast<double>(insideVoxels) * voxelMm3);
-    Mesh mesh = makeMesh(smoother.positions(), ex.triangles, frame, flip);
+    // The extracted triangles move into the mesh (the smoother, their last other user, is done).
+    Mesh mesh = makeMesh(smoother.positions(), std::move(extracted.value().triangles), frame, flip);
+    // The extracted triangles as the mesh has them (oriented): the mesh's own until decimation or remeshing replaces
+    // them, then this copy.
+    std::vector<std::array<int, 3>> extractedTriangles;
+    const auto unsmoothedMesh = [&] {
+        std::vector<Vec3> mids;
+        mids.reserve(ex.vertices.size());
+        for (const auto& v : ex.vertices) mids.push_back(v.mid());
+        return makeMesh(mids, extractedTriangles.empty() ? mesh.triangles : extractedTriangles, frame, false);
+    };
     lap("smooth");
 
     if (!reportProgress(progress, 0.55, "checking self-intersections"))
@@ -1485,6 +1488,8 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
     }
     result.inputTriangles = mesh.triangleCount();
     lap("self-intersections");
+    if (options.targetTriangles > 0 || options.maxErrorMm > 0 || options.remeshEdgeMm > 0)
+        extractedTriangles = mesh.triangles;
 
     if (options.targetTriangles > 0 || options.maxErrorMm > 0) {
         if (!reportProgress(progress, 0.65, "decimating")) return makeError(ErrorCode::Cancelled, "meshing cancelled");
