@@ -356,7 +356,8 @@ const CaseTable& caseTable() {
 // A surface vertex: the midpoint of a lattice edge from an inside voxel a to an outside voxel b (work-grid index
 // coordinates). Smoothing may move it within half a voxel of that midpoint; when b belongs to another structure,
 // not past the midpoint towards b. 16 bytes (the smoother's passes read it for every vertex): doubled index
-// coordinates of the midpoint, b - a (components -1, 0, 1), flags.
+// coordinates of the midpoint, b - a (components -1, 0, 1), flags. Extraction makes them so and the join copies them.
+constexpr std::uint8_t kNeighbourFlag = 1, kAxisEdgeFlag = 2;
 struct SurfaceVertex {
     std::array<std::int32_t, 3> p2;
     std::array<std::int8_t, 3> outward;
@@ -364,12 +365,9 @@ struct SurfaceVertex {
 
     Vec3 mid() const { return Vec3{double(p2[0]), double(p2[1]), double(p2[2])} * 0.5; }
     Vec3 outwardVector() const { return {double(outward[0]), double(outward[1]), double(outward[2])}; }
-    bool neighbour() const;
+    bool neighbour() const { return (flags & kNeighbourFlag) != 0; }
+    bool onAxisEdge() const { return (flags & kAxisEdgeFlag) != 0; }
 };
-constexpr std::uint8_t kNeighbourFlag = 1, kAxisEdgeFlag = 2;
-inline bool SurfaceVertex::neighbour() const {
-    return (flags & kNeighbourFlag) != 0;
-}
 
 struct Extraction {
     std::vector<SurfaceVertex> vertices;
@@ -478,13 +476,17 @@ private:
 
 // The flat-vertex merge (see mergeFlatVertices) of the vertices in `order` (face-diagonal ones, ascending), in that
 // order, each tested on the surface as the earlier merges left it. incident(w, f) calls f(t) for (at least) every
-// triangle t that contained w before these merges; pos(w) gives doubled coordinates, axisEdge(w) whether w is on an
-// axis edge. Only marks: the merged vertices in `removed`, the triangles gone in `dead` (both sized by the caller,
-// zero on entry); the other triangles are rewritten.
-template <typename Incident, typename Pos, typename AxisEdge>
-void mergeFaceDiagonals(std::vector<std::array<int, 3>>& tris, const std::vector<int>& order, const Incident& incident,
-                        const Pos& pos, const AxisEdge& axisEdge, std::vector<char>& removed, std::vector<char>& dead,
-                        FlatMergeMemo& memo) {
+// triangle t that contained w before these merges. Only marks: the merged vertices in `removed`, the triangles gone
+// in `dead` (both sized by the caller, zero on entry); the other triangles are rewritten.
+template <typename Incident>
+void mergeFaceDiagonals(std::vector<std::array<int, 3>>& tris, const std::vector<SurfaceVertex>& vertices,
+                        const std::vector<int>& order, const Incident& incident, std::vector<char>& removed,
+                        std::vector<char>& dead, FlatMergeMemo& memo) {
+    const auto pos = [&](int w) {
+        const auto& p = vertices[static_cast<std::size_t>(w)].p2;
+        return I3{p[0], p[1], p[2]};
+    };
+    const auto axisEdge = [&](int w) { return vertices[static_cast<std::size_t>(w)].onAxisEdge(); };
     // Vertices merged into a vertex, as linked lists: their incident triangles hold the rest of its star (only
     // vertices of `order` are ever merged).
     std::vector<int> absorbedHead(removed.size(), -1), absorbedNext(removed.size(), -1);
@@ -525,15 +527,12 @@ void mergeFaceDiagonals(std::vector<std::array<int, 3>>& tris, const std::vector
     }
 }
 
-// A surface vertex as extraction makes it (the join copies it as it is).
-using LatticeVertex = SurfaceVertex;
-
 // The surface of the cells with z in [z0, z1) (see extractSurface), numbered as a serial pass over them would, with
 // the flat merges of the face-diagonal vertices whose star lies in the slab done (marked in removed / dead).
 struct ExtractionChunk {
     int z0 = 0, z1 = 0;
     std::size_t work = 0; // RowInfo::pairWork summed, for the reserves
-    std::vector<LatticeVertex> vertices;
+    std::vector<SurfaceVertex> vertices;
     std::vector<std::array<int, 3>> triangles;
     // Per vertex, the triangle ranges of the (at most two) cells it has triangles in, for face-diagonal vertices:
     // their incident triangles, in the order emitted.
@@ -681,7 +680,7 @@ bool extractChunk(const WorkGrid& w, const RowInfo& rows, ExtractionChunk& chunk
                 if (axes == 2) (dir == 3 && (pz == z0 || pz == z1) ? chunk.pending : chunk.inner).push_back(slot);
                 const bool lowInside = w.at(px, py, pz) == Inside;
                 const int sign = lowInside ? 1 : -1;
-                LatticeVertex v;
+                SurfaceVertex v;
                 v.p2 = {px + qx, py + qy, pz + qz};
                 v.outward = {static_cast<std::int8_t>(sign * (dir & 1)),
                              static_cast<std::int8_t>(sign * (dir >> 1 & 1)),
@@ -756,18 +755,13 @@ bool extractChunk(const WorkGrid& w, const RowInfo& rows, ExtractionChunk& chunk
     chunk.removed.assign(vertices.size(), 0);
     chunk.dead.assign(triangles.size(), 0);
     mergeFaceDiagonals(
-        triangles, chunk.inner,
+        triangles, vertices, chunk.inner,
         [&](int v, const auto& f) {
             const auto& r = cells[static_cast<std::size_t>(v)];
             for (int side = 0; side < 2; ++side)
                 for (int t = r.first[side]; t >= 0 && t < r.first[side] + r.count[side]; ++t) f(t);
         },
-        [&](int v) {
-            const auto& p = vertices[static_cast<std::size_t>(v)].p2;
-            return I3{p[0], p[1], p[2]};
-        },
-        [&](int v) { return (vertices[static_cast<std::size_t>(v)].flags & kAxisEdgeFlag) != 0; }, chunk.removed,
-        chunk.dead, scratch.memo);
+        chunk.removed, chunk.dead, scratch.memo);
     return true;
 }
 
@@ -947,17 +941,12 @@ void mergeFlatVertices(Extraction& ex) {
     }
     for (std::size_t i = 0; i < order.size(); ++i) start[i + 1] += start[i];
     mergeFaceDiagonals(
-        ex.triangles, order,
+        ex.triangles, ex.vertices, order,
         [&](int v, const auto& f) {
             const std::size_t s = slot(v);
             for (int k = start[s]; k < start[s + 1]; ++k) f(inc[static_cast<std::size_t>(k)]);
         },
-        [&](int v) {
-            const auto& p2 = ex.vertices[static_cast<std::size_t>(v)].p2;
-            return I3{p2[0], p2[1], p2[2]};
-        },
-        [&](int v) { return (ex.vertices[static_cast<std::size_t>(v)].flags & kAxisEdgeFlag) != 0; }, removed, dead,
-        memo);
+        removed, dead, memo);
     ex.pendingMerge.clear();
     // Few merges here: the last kept vertices and triangles move into the holes instead of shifting everything.
     const auto kept = static_cast<std::size_t>(std::count(removed.begin(), removed.end(), 0));
