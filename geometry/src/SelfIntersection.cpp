@@ -408,6 +408,38 @@ std::vector<char> certifiedFans(const Mesh& mesh, const std::vector<char>* neede
     return ok;
 }
 
+// Left out of the pairs and reported, as CGAL does: a degenerate (collinear) triangle. A triangle of a certified fan
+// has a positive area (see certifiedFans), so it needs no test.
+bool degenerateOutsideCertifiedFan(const Mesh& mesh, std::size_t t, const std::vector<char>& certified,
+                                   const PairTest& test) {
+    const auto& v = mesh.triangles[t];
+    const bool inCertifiedFan = certified[static_cast<std::size_t>(v[0])] ||
+                                certified[static_cast<std::size_t>(v[1])] || certified[static_cast<std::size_t>(v[2])];
+    return !inCertifiedFan && degenerate(mesh, t, test);
+}
+
+// A pair the broad phase let through (boxes overlap, no shared certified vertex): one sharing no vertex first gets
+// the floating-point separation filter; what it cannot separate, and pairs sharing a vertex, get the exact test.
+bool pairIntersects(const Mesh& mesh, const PairTest& test, std::size_t ta, const std::array<int, 3>& va,
+                    std::size_t tb, const std::array<int, 3>& vb) {
+    bool shares = false;
+    for (int c = 0; c < 3; ++c) shares = shares || va[c] == vb[0] || va[c] == vb[1] || va[c] == vb[2];
+    if (!shares && certainlySeparated(mesh, va, vb)) return false;
+    return test.intersect(ta, tb);
+}
+
+// A uniform grid's cell coordinate along axis k: cells of 1 / perCell[k] from lo[k], clamped to [0, dims[k] - 1]
+// (the boxes put in a grid lie at or above lo, so the product is >= 0 and truncation is the floor).
+struct CellAxes {
+    std::array<float, 3> lo;
+    std::array<double, 3> perCell;
+    std::array<std::int32_t, 3> dims;
+    std::int32_t operator()(float x, int k) const {
+        const double c = (double(x) - double(lo[k])) * perCell[k];
+        return c < double(dims[k] - 1) ? (c >= 0 ? static_cast<std::int32_t>(c) : 0) : dims[k] - 1;
+    }
+};
+
 // Triangle t's box; false when a coordinate is not finite (NaN or infinity: never made by the mesher).
 inline __attribute__((always_inline)) bool boxOf(const Mesh& mesh, std::size_t t, FBox& b) {
     const auto& v = mesh.triangles[t];
@@ -472,11 +504,7 @@ std::vector<std::size_t> retestAround(const Mesh& mesh, const std::vector<char>&
             bad.push_back(t);
             continue;
         }
-        const auto& v = mesh.triangles[t];
-        const bool inCertifiedFan = certified[static_cast<std::size_t>(v[0])] ||
-                                    certified[static_cast<std::size_t>(v[1])] ||
-                                    certified[static_cast<std::size_t>(v[2])];
-        if (!inCertifiedFan && degenerate(mesh, t, test)) {
+        if (degenerateOutsideCertifiedFan(mesh, t, certified, test)) {
             bad.push_back(t);
             continue;
         }
@@ -499,10 +527,7 @@ std::vector<std::size_t> retestAround(const Mesh& mesh, const std::vector<char>&
         perCell[k] = 1 / h;
         dims[k] = static_cast<std::int32_t>(std::min(64.0, std::floor(span / h) + 1));
     }
-    const auto cellOf = [&](float x, int k) {
-        const double c = (double(x) - double(all.lo[k])) * perCell[k];
-        return c < double(dims[k] - 1) ? (c >= 0 ? static_cast<std::int32_t>(c) : 0) : dims[k] - 1;
-    };
+    const CellAxes cellOf{{all.lo[0], all.lo[1], all.lo[2]}, perCell, dims};
     const auto linear = [&](std::int32_t x, std::int32_t y, std::int32_t z) {
         return static_cast<std::size_t>(x + dims[0] * (y + dims[1] * z));
     };
@@ -550,15 +575,13 @@ std::vector<std::size_t> retestAround(const Mesh& mesh, const std::vector<char>&
                                cellOf(std::max(b.lo[2], ba.lo[2]), 2));
                     if (corner != c) continue;
                     const auto& va = mesh.triangles[a];
-                    bool shares = false, sharesCertified = false;
+                    bool sharesCertified = false;
                     for (int i = 0; i < 3; ++i)
                         for (int j = 0; j < 3; ++j)
-                            if (vt[i] == va[j]) {
-                                shares = true;
-                                sharesCertified = sharesCertified || certified[static_cast<std::size_t>(vt[i])];
-                            }
-                    if (sharesCertified || (!shares && certainlySeparated(mesh, vt, va))) continue;
-                    if (test.intersect(t, a)) {
+                            sharesCertified =
+                                sharesCertified || (vt[i] == va[j] && certified[static_cast<std::size_t>(vt[i])]);
+                    if (sharesCertified) continue;
+                    if (pairIntersects(mesh, test, t, vt, a, va)) {
                         found.push_back(t);
                         found.push_back(a);
                     }
@@ -666,12 +689,7 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
         if (plane <= double(1 << 22) && cells < 1e15) break;
         for (double& x : h) x *= 2;
     }
-    const std::array<double, 3> perCell{1 / h[0], 1 / h[1], 1 / h[2]};
-    auto cellOf = [&](float x, int k) {
-        // x >= the overall low corner, so the product is >= 0 and truncation is the floor.
-        const double c = (double(x) - double(all.lo[k])) * perCell[k];
-        return c < double(dims[k] - 1) ? (c >= 0 ? static_cast<std::int32_t>(c) : 0) : dims[k] - 1;
-    };
+    const CellAxes cellOf{{all.lo[0], all.lo[1], all.lo[2]}, {1 / h[0], 1 / h[1], 1 / h[2]}, dims};
     // Cell ranges; degenerate triangles are reported and left out of the pairs, as CGAL does.
     std::vector<char> bad(nt, 0), inGrid(nt, 1);
     std::unique_ptr<std::array<std::int32_t, 6>[]> range(new std::array<std::int32_t, 6>[nt]);
@@ -682,12 +700,7 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
                 inGrid[t] = 0;
                 continue;
             }
-            // A triangle of a certified fan has a positive area (see certifiedFans).
-            const auto& v = mesh.triangles[t];
-            const bool inCertifiedFan = certified[static_cast<std::size_t>(v[0])] ||
-                                        certified[static_cast<std::size_t>(v[1])] ||
-                                        certified[static_cast<std::size_t>(v[2])];
-            if (!inCertifiedFan && degenerate(mesh, t, test)) {
+            if (degenerateOutsideCertifiedFan(mesh, t, certified, test)) {
                 bad[t] = 1;
                 inGrid[t] = 0;
                 continue;
@@ -761,16 +774,10 @@ std::vector<std::size_t> findSelfIntersections(const Mesh& mesh, const std::vect
             }
         };
         std::vector<std::size_t> found;
-        // A pair of the layer's members that pairMask4 let through: not sharing a certified vertex (sharing an
-        // uncertified one goes to the exact test), not certainly separated.
+        // A pair of the layer's members that the pair masks let through (no shared certified vertex).
         const auto examine = [&](std::uint32_t first, std::uint32_t mi, std::uint32_t mj) {
-            const auto& va = mV[mi];
-            const auto& vb = mV[mj];
-            bool shares = false;
-            for (int c = 0; c < 3; ++c) shares = shares || va[c] == vb[0] || va[c] == vb[1] || va[c] == vb[2];
-            if (!shares && certainlySeparated(mesh, va, vb)) return;
             const std::uint32_t ta = layerMembers[first + mi], tb = layerMembers[first + mj];
-            if (test.intersect(ta, tb)) {
+            if (pairIntersects(mesh, test, ta, mV[mi], tb, mV[mj])) {
                 found.push_back(ta);
                 found.push_back(tb);
             }
