@@ -398,8 +398,9 @@ std::vector<char> certifiedFans(const Mesh& mesh, const std::vector<char>* neede
                 return upward == 1;
             };
             // Along the fan's mean normal; failing that (a fan bent sharply enough that a wedge faces away from the
-            // mean, as where smoothing presses a surface against a neighbouring structure's mid-plane: 5 250 of the
-            // phantom liver's 146 840 vertices), along each of its triangles' normals in turn.
+            // mean, as where smoothing presses a surface against a neighbouring structure: 5 250 of the phantom
+            // liver's 146 840 vertices with the former extraction and constraint), along each of its triangles'
+            // normals in turn.
             bool fine = injectiveAlong(mean);
             for (int k = 0; k < n && !fine; ++k) fine = injectiveAlong(crossD(rel[k], rel[k + 1 < n ? k + 1 : 0]));
             ok[v] = fine;

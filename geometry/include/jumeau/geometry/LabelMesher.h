@@ -66,7 +66,7 @@ struct MeshingResult {
     double voxelVolumeMl = 0;          // inside voxels * voxel volume
     std::size_t inputTriangles = 0;    // before decimation
     std::vector<std::string> warnings; // what was given up (e.g. decimation undone because it self-intersected)
-    // Wall time of each stage in order ("extract", "merge", "smooth", "self-intersections", ...), for profiling.
+    // Wall time of each stage in order ("extract", "smooth", "self-intersections", ...), for profiling.
     std::vector<std::pair<std::string, double>> stageSeconds;
 };
 
