@@ -37,9 +37,10 @@ using detail::runTasks;
 constexpr double kPiD = 3.14159265358979323846;
 // Windowed-sinc pass band (k in [0, 2] of the uniform Laplacian), VTK's default.
 constexpr double kPassBand = 0.1;
-// Components this small (a few voxels; the filter reaches about as far as it has passes) would shrink to a point
-// under the low-pass filter with its output-only clamp: they get 20 constrained Taubin iterations instead.
-constexpr std::size_t kSmallComponent = 2000;
+// Components this small (a sphere of radius 5 voxels has about 470 vertices; the filter reaches about as far as it
+// has passes) lose their shape under the low-pass filter with its output-only clamp: they get 20 constrained Taubin
+// iterations instead. Above it the filter fits better (SmallSpheresKeepTheirShape; docs/meshing.md, step 3).
+constexpr std::size_t kSmallComponent = 500;
 constexpr int kSmallComponentTaubin = 20;
 
 // The voxel mask cropped to the inside voxels' bounding box plus one Outside voxel all round, so the surface
@@ -691,13 +692,11 @@ public:
     }
     std::optional<detail::ComponentLabels> takeComponents() { return std::exchange(m_components, std::nullopt); }
 
-    // Constrained Taubin iterations on the given vertices only (the others are read, not moved); from their
-    // unsmoothed positions when `restart`.
-    void taubinOn(const std::vector<int>& vertices, int iterations, bool restart) {
+    // Constrained Taubin iterations on the given vertices only (whole components, so every neighbour is among them),
+    // from their unsmoothed positions.
+    void taubinOn(const std::vector<int>& vertices, int iterations) {
         if (vertices.empty()) return;
-        if (restart)
-            for (int v : vertices)
-                m_pos[static_cast<std::size_t>(v)] = m_ex.vertices[static_cast<std::size_t>(v)].mid();
+        for (int v : vertices) m_pos[static_cast<std::size_t>(v)] = m_ex.vertices[static_cast<std::size_t>(v)].mid();
         constexpr double lambda = 0.5, mu = -0.53;
         std::vector<Vec3> next(vertices.size());
         for (int it = 0; it < 2 * iterations; ++it) {
@@ -945,7 +944,7 @@ Result<MeshingResult> meshBinaryGrid(const BinaryGrid& grid, const MeshingOption
         // so the filter is skipped when every component is small (components do not interact).
         const std::vector<int> small = smoother.smallComponents(kSmallComponent);
         if (small.size() < ex.vertices.size()) smoother.windowedSinc(options.smoothingIterations, kPassBand);
-        smoother.taubinOn(small, kSmallComponentTaubin, true);
+        smoother.taubinOn(small, kSmallComponentTaubin);
     }
     if (options.preserveVolume) smoother.restoreVolume(static_cast<double>(insideVoxels) * voxelMm3);
     // The extracted triangles move into the mesh (the smoother, their last other user, is done).
