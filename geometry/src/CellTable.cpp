@@ -274,6 +274,41 @@ std::vector<Tri> triangulate(int mask) {
     return out;
 }
 
+// The straightened contour on cell face `face` (bit 2a + side, as faces()) computed from that face's four corners
+// alone: the split divides the face along its diagonal from the corner with the fewest bits to the one with the
+// most (the same diagonal from both cells sharing the face); each half with mixed corners holds one segment; a
+// segment pair meeting at the diagonal's midpoint becomes one chord. Undirected segments of axis-edge codes.
+std::vector<std::pair<int, int>> faceContour(int mask, int face) {
+    const int a = face / 2, side = face % 2;
+    int b = -1, c = -1;
+    for (int k = 0; k < 3; ++k)
+        if (k != a) (b < 0 ? b : c) = k;
+    const auto cornerAt = [&](int i, int j) { return side << a | i << b | j << c; };
+    const auto inside = [&](int corner) { return (mask >> corner & 1) != 0; };
+    const int c00 = cornerAt(0, 0), c10 = cornerAt(1, 0), c01 = cornerAt(0, 1), c11 = cornerAt(1, 1);
+    std::vector<std::pair<int, int>> segments;
+    for (const int side3 : {c10, c01}) {
+        const int tri[3] = {c00, side3, c11};
+        std::vector<int> crossings;
+        for (int k = 0; k < 3; ++k)
+            for (int l = k + 1; l < 3; ++l)
+                if (inside(tri[k]) != inside(tri[l])) crossings.push_back(edgeCode(tri[k], tri[l]));
+        if (crossings.size() == 2) segments.push_back(undirected(crossings[0], crossings[1]));
+    }
+    const int diagonal = edgeCode(c00, c11);
+    std::vector<int> atDiagonal;
+    std::vector<std::pair<int, int>> out;
+    for (const auto& [p, q] : segments) {
+        if (p == diagonal || q == diagonal)
+            atDiagonal.push_back(p == diagonal ? q : p);
+        else
+            out.push_back({p, q});
+    }
+    if (atDiagonal.size() == 2) out.push_back(undirected(atDiagonal[0], atDiagonal[1]));
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
 } // namespace
 
 std::vector<std::array<EdgeCode, 3>> tetrahedraSurface(int mask) {
@@ -355,6 +390,15 @@ std::string checkCellCase(int mask, const std::vector<std::array<EdgeCode, 3>>& 
         for (const Loop& loop : piece.loops)
             for (std::size_t i = 0; i < loop.size(); ++i)
                 contour[undirected(loop[i], loop[(i + 1) % loop.size()])] = loop[i];
+    // The contour on each face is the one the face's own corners give: the cell sharing the face has the same.
+    for (int face = 0; face < 6; ++face) {
+        std::vector<std::pair<int, int>> onFace;
+        for (const auto& [segment, start] : contour)
+            if ((faces(segment.first) & faces(segment.second) & 1u << face) != 0) onFace.push_back(segment);
+        if (onFace != faceContour(mask, face)) return name + "a contour that is not its faces' own";
+    }
+    for (const auto& [segment, start] : contour)
+        if ((faces(segment.first) & faces(segment.second)) == 0) return name + "a contour segment off the cell faces";
     std::map<std::pair<int, int>, int> directed; // a -> b uses
     for (const Tri& t : tris)
         for (int k = 0; k < 3; ++k) {

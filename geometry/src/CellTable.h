@@ -37,11 +37,13 @@ std::vector<std::array<EdgeCode, 3>> tetrahedraSurface(int mask);
 // Case `mask` of caseTable().
 std::vector<std::array<EdgeCode, 3>> caseTriangles(int mask);
 
-// Checks case `mask` of caseTable() exactly: every triangle edge lying in a cell face is a straightened contour
-// segment of that face (so neighbouring cells' surfaces meet only along those shared segments); the boundary of the
-// case's surface is exactly the straightened contour, each segment once, oriented as tetrahedraSurface(mask) has it;
-// every inner edge is used once in each direction; each vertex's triangles in the cell form one fan; no two
-// triangles intersect (CGAL's self-intersection test). Returns an empty string, or what failed.
+// Checks case `mask` of caseTable() exactly: the straightened contour on each face is the one that face's four
+// corners give on their own (so the cell sharing the face has the same); every triangle edge lying in a cell face is
+// a contour segment of that face (so neighbouring cells' surfaces meet only along those shared segments); the
+// boundary of the case's surface is exactly the straightened contour, each segment once, oriented as
+// tetrahedraSurface(mask) has it; every inner edge is used once in each direction; each vertex's triangles in the
+// cell form one fan; no two triangles intersect (CGAL's self-intersection test). Returns an empty string, or what
+// failed.
 std::string checkCellCase(int mask);
 // The same checks on other triangles for that pattern (for the tests of the checks themselves).
 std::string checkCellCase(int mask, const std::vector<std::array<EdgeCode, 3>>& triangles);

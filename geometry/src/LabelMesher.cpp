@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <tuple>
 #include <utility>
 
@@ -382,6 +383,13 @@ Result<Extraction> extractSurface(const WorkGrid& w, const ProgressFn& progress)
     if (!reportProgress(progress, 0.0, "extracting surface"))
         return makeError(ErrorCode::Cancelled, "meshing cancelled");
     const int nx = w.n[0], ny = w.n[1], nz = w.n[2];
+    // The cell table is built on first use: here, on the calling thread, so that a failure to build it (never, as
+    // CellTableTest shows) reaches the caller as an error instead of escaping from a worker thread.
+    try {
+        (void)caseTable();
+    } catch (const std::exception& e) {
+        return makeError(ErrorCode::Internal, std::string("surface extraction: ") + e.what());
+    }
     const RowInfo rows = rowInfo(w);
     // Work per cell layer (surface cells, roughly), for the cut.
     std::vector<std::size_t> weight(static_cast<std::size_t>(nz - 1), 0);
