@@ -4,6 +4,7 @@
 #include <limits>
 #include <map>
 #include <numeric>
+#include <set>
 #include <stdexcept>
 #include <utility>
 
@@ -351,8 +352,8 @@ const CaseTable& caseTable() {
             t.first[static_cast<std::size_t>(mask)] = static_cast<std::uint16_t>(t.tris.size());
             if (mask == 0 || mask == 255) continue;
             // A pattern and its complement have the same tetrahedra surface, reversed: they get the same triangles,
-            // reversed, so two structures that fill a cell between them get the same surface there (the constraint
-            // then keeps their smoothed surfaces apart).
+            // reversed, so two structures that fill a cell between them get the same surface there (which the
+            // smoothing constraint at shared boundaries relies on).
             if (mask >= 128) {
                 const std::size_t c = static_cast<std::size_t>(255 - mask);
                 for (std::size_t i = t.first[c]; i < t.first[c + 1]; ++i)
@@ -418,6 +419,47 @@ std::string checkCellCase(int mask, const std::vector<std::array<EdgeCode, 3>>& 
     for (const auto& [segment, start] : contour) {
         const int end = segment.first == start ? segment.second : segment.first;
         if (!directed.count({start, end})) return name + "a contour segment without a triangle";
+    }
+    // The same topology as the tetrahedra surface: as many pieces, each with the Euler characteristic (disc 1, tube 0)
+    // of the piece with the same loops.
+    {
+        std::vector<std::size_t> parent(tris.size());
+        std::iota(parent.begin(), parent.end(), 0);
+        auto find = [&](std::size_t t) {
+            while (parent[t] != t) t = parent[t] = parent[parent[t]];
+            return t;
+        };
+        std::map<std::pair<int, int>, std::size_t> firstUser;
+        for (std::size_t t = 0; t < tris.size(); ++t)
+            for (int k = 0; k < 3; ++k) {
+                const auto [it, fresh] = firstUser.emplace(undirected(tris[t][k], tris[t][(k + 1) % 3]), t);
+                if (!fresh) parent[find(t)] = find(it->second);
+            }
+        std::map<std::size_t, std::pair<std::set<int>, std::set<std::pair<int, int>>>> parts; // vertices, edges
+        std::map<std::size_t, long> faceCount;
+        for (std::size_t t = 0; t < tris.size(); ++t) {
+            auto& [vertices, edges] = parts[find(t)];
+            ++faceCount[find(t)];
+            for (int k = 0; k < 3; ++k) {
+                vertices.insert(tris[t][k]);
+                edges.insert(undirected(tris[t][k], tris[t][(k + 1) % 3]));
+            }
+        }
+        std::vector<std::pair<int, long>> found, expected; // (a loop vertex, Euler characteristic)
+        for (const auto& [root, part] : parts) {
+            const auto& [vertices, edges] = part;
+            const long euler = static_cast<long>(vertices.size()) - static_cast<long>(edges.size()) + faceCount[root];
+            for (const auto& piece : pieces(mask))
+                for (const Loop& loop : piece.loops)
+                    if (vertices.count(loop[0])) found.emplace_back(loop[0], euler);
+        }
+        for (const auto& piece : pieces(mask))
+            for (const Loop& loop : piece.loops)
+                expected.emplace_back(loop[0], 2 - static_cast<long>(piece.loops.size()));
+        std::sort(found.begin(), found.end());
+        std::sort(expected.begin(), expected.end());
+        if (parts.size() != pieces(mask).size() || found != expected)
+            return name + "a piece whose topology differs from the tetrahedra surface's";
     }
     // One fan per vertex: its link edges (b -> c for each triangle (v, b, c)) form a single path.
     std::map<int, std::map<int, int>> links;

@@ -1,5 +1,5 @@
 #pragma once
-// Internal: the per-cell triangle table of the label mesher's surface extraction (docs/meshing.md, "Extraction").
+// Internal: the per-cell triangle table of the label mesher's surface extraction (docs/meshing.md, "Pipeline and why", step 2).
 //
 // For each of the 256 inside/outside patterns of a lattice cell's eight corners (voxel centres), the triangles of
 // the surface in that cell, every vertex at the midpoint of one of the cell's twelve axis-aligned edges (where

@@ -374,11 +374,11 @@ bool extractChunk(const WorkGrid& w, const RowInfo& rows, ExtractionChunk& chunk
 }
 
 // The surface of the voxel mask: per cell, the triangles of caseTable() (CellTable.h), which together make a closed
-// 2-manifold without self-intersections whatever the mask (docs/meshing.md, "Extraction"). One pass over the cells;
-// vertices are shared through two layers of per-lattice-point slots (no hash map). The z range is cut into slabs of
-// about equal surface (their number depends on the mask only), extracted independently (on meshingThreads() threads),
-// then joined: the vertices on the in-plane edges of each shared lattice layer are identified through the slots, the
-// others numbered in slab order. The result depends on the mask only, not on the thread count or timing.
+// 2-manifold without self-intersections whatever the mask (docs/meshing.md, "Pipeline and why", step 2). One pass over
+// the cells; vertices are shared through two layers of per-lattice-point slots (no hash map). The z range is cut into
+// slabs of about equal surface (their number depends on the mask only), extracted independently (on meshingThreads()
+// threads), then joined: the vertices on the in-plane edges of each shared lattice layer are identified through the
+// slots, the others numbered in slab order. The result depends on the mask only, not on the thread count or timing.
 Result<Extraction> extractSurface(const WorkGrid& w, const ProgressFn& progress) {
     if (!reportProgress(progress, 0.0, "extracting surface"))
         return makeError(ErrorCode::Cancelled, "meshing cancelled");
@@ -594,7 +594,8 @@ public:
             }
         });
         // At a boundary shared with another structure, the normal of the unsmoothed surface (index space, area
-        // weighted): the other structure's unsmoothed surface is the same there, with the opposite normal.
+        // weighted): where the cells around hold only the two structures, the other structure's unsmoothed surface is
+        // the same there, with the opposite normal.
         if (std::any_of(ex.vertices.begin(), ex.vertices.end(), [](const SurfaceVertex& v) { return v.neighbour(); })) {
             m_sharedNormal.resize(ex.vertices.size());
             parallelChunks(ex.vertices.size(), [&](std::size_t b, std::size_t e) {
@@ -829,10 +830,12 @@ private:
 
     // Half a voxel box around the midpoint: the surface stays within half a voxel of the voxel boundary (Hausdorff
     // bound). At a boundary shared with another structure, also on this structure's side of the plane through the
-    // midpoint normal to the shared unsmoothed surface: the other structure's vertex there is held on the other side
-    // of the same plane. (A plane normal to the vertex's own lattice edge, tried first, let vertices slide along an
-    // oblique boundary into the other structure: 0.3 mm deep at 1 mm voxels.) Where the projection onto that plane
-    // leaves the box, the offset is scaled back into it (the midpoint satisfies both).
+    // midpoint normal to the unsmoothed surface: where the cells around hold only the two structures, the other
+    // structure's vertex there is held on the other side of the same plane (at the rim of a contact, where a cell also
+    // holds a third label or background, the planes differ; docs/meshing.md, step 3). A plane normal to the vertex's
+    // own lattice edge, tried first, let vertices slide along an oblique boundary into the other structure: 0.3 mm
+    // deep at 1 mm voxels. Where the projection onto the plane leaves the box, the offset is scaled back into it (the
+    // midpoint satisfies both).
     __attribute__((always_inline)) Vec3 constrain(std::size_t i, const Vec3& p) const {
         const SurfaceVertex& v = m_ex.vertices[i];
         const Vec3 mid = v.mid();

@@ -1,6 +1,6 @@
 // The extraction's per-cell triangle table (geometry/src/CellTable.h): every one of the 256 cases is checked exactly,
-// which with the argument in docs/meshing.md ("Extraction") makes the unsmoothed surface a closed, consistently
-// oriented 2-manifold without self-intersections for every mask.
+// which with the argument in docs/meshing.md ("Pipeline and why", step 2) makes the unsmoothed surface a closed,
+// consistently oriented 2-manifold without self-intersections for every mask.
 
 #include <gtest/gtest.h>
 
@@ -59,4 +59,12 @@ TEST(CellTable, TheChecksRejectBrokenPatches) {
 
     // A piece of another pattern's contour: not this case's boundary.
     EXPECT_NE(checkCellCase(mask, caseTriangles(0b101)), "");
+
+    // Opposite corners 0 and 7 inside: the cell diagonal joins them, so the surface is a tube. Two corner triangles
+    // (marching cubes' choice) have the same boundary and pass every other check, but not the topology.
+    const int tube = 1 | 128;
+    auto corners = caseTriangles(1);
+    for (const auto& t : caseTriangles(128)) corners.push_back(t);
+    EXPECT_EQ(checkCellCase(tube), "");
+    EXPECT_NE(checkCellCase(tube, corners).find("topology"), std::string::npos) << checkCellCase(tube, corners);
 }
