@@ -77,45 +77,66 @@ std::pair<int, int> undirected(int a, int b) {
     return {std::min(a, b), std::max(a, b)};
 }
 
-// The pieces of the tetrahedra surface in the cell (connected through shared edges), each as its boundary loops
-// straightened (face-diagonal vertices dropped: each sits on a cell face between two contour segments of that face,
-// which become one chord). Throws if a piece is not a disc with one loop or a tube with two (never, for 0/1 masks:
-// only the cell diagonal joins corners through the inside of the cell).
-std::vector<Piece> pieces(int mask) {
-    const std::vector<std::array<EdgeCode, 3>> surface = tetrahedraSurface(mask);
-    const std::size_t nt = surface.size();
+// The parts of a set of triangles joined through shared edges, each with its triangles (ascending) and its Euler
+// characteristic V - E + F (1 for a disc, 0 for a tube). Parts come in the order of their union-find roots.
+struct Part {
+    std::vector<std::size_t> triangles;
+    long euler = 0;
+};
+
+std::vector<Part> connectedParts(const std::vector<Tri>& tris) {
     std::map<std::pair<int, int>, std::vector<std::size_t>> edgeTris;
-    for (std::size_t t = 0; t < nt; ++t)
-        for (int k = 0; k < 3; ++k) edgeTris[undirected(surface[t][k], surface[t][(k + 1) % 3])].push_back(t);
-    std::vector<std::size_t> parent(nt);
+    for (std::size_t t = 0; t < tris.size(); ++t)
+        for (int k = 0; k < 3; ++k) edgeTris[undirected(tris[t][k], tris[t][(k + 1) % 3])].push_back(t);
+    std::vector<std::size_t> parent(tris.size());
     std::iota(parent.begin(), parent.end(), 0);
     auto find = [&](std::size_t t) {
         while (parent[t] != t) t = parent[t] = parent[parent[t]];
         return t;
     };
-    for (const auto& [edge, tris] : edgeTris)
-        if (tris.size() == 2) parent[find(tris[0])] = find(tris[1]);
-    std::vector<Piece> out;
-    std::vector<std::size_t> roots;
-    for (std::size_t t = 0; t < nt; ++t)
-        if (find(t) == t) roots.push_back(t);
-    for (const std::size_t root : roots) {
-        std::map<int, int> next; // boundary edges a -> b as the piece's triangles have them
-        std::vector<int> vertices;
-        std::size_t faceCount = 0, edgeCount = 0;
-        for (std::size_t t = 0; t < nt; ++t) {
+    for (const auto& [edge, users] : edgeTris)
+        for (std::size_t i = 1; i < users.size(); ++i) parent[find(users[i - 1])] = find(users[i]);
+    std::vector<Part> out;
+    for (std::size_t root = 0; root < tris.size(); ++root) {
+        if (find(root) != root) continue;
+        Part part;
+        std::set<int> vertices;
+        std::set<std::pair<int, int>> edges;
+        for (std::size_t t = 0; t < tris.size(); ++t) {
             if (find(t) != root) continue;
-            ++faceCount;
+            part.triangles.push_back(t);
             for (int k = 0; k < 3; ++k) {
-                const int a = surface[t][k], b = surface[t][(k + 1) % 3];
-                vertices.push_back(a);
-                const auto& users = edgeTris[undirected(a, b)];
-                edgeCount += users.size() == 2 ? (users[0] == t ? 1 : 0) : 1;
-                if (users.size() == 1) next[a] = b;
+                vertices.insert(tris[t][k]);
+                edges.insert(undirected(tris[t][k], tris[t][(k + 1) % 3]));
             }
         }
-        std::sort(vertices.begin(), vertices.end());
-        vertices.erase(std::unique(vertices.begin(), vertices.end()), vertices.end());
+        part.euler = static_cast<long>(vertices.size()) - static_cast<long>(edges.size()) +
+                     static_cast<long>(part.triangles.size());
+        out.push_back(std::move(part));
+    }
+    return out;
+}
+
+// The pieces of the tetrahedra surface in the cell (connectedParts), each as its boundary loops straightened
+// (face-diagonal vertices dropped: each sits on a cell face between two contour segments of that face, which become
+// one chord). Throws if a piece is not a disc with one loop or a tube with two (never, for 0/1 masks: only the cell
+// diagonal joins corners through the inside of the cell).
+std::vector<Piece> pieces(int mask) {
+    std::vector<Tri> surface;
+    for (const auto& t : tetrahedraSurface(mask)) surface.push_back({t[0], t[1], t[2]});
+    std::map<std::pair<int, int>, int> uses;
+    for (const Tri& t : surface)
+        for (int k = 0; k < 3; ++k) ++uses[undirected(t[k], t[(k + 1) % 3])];
+    std::vector<Piece> out;
+    for (const Part& part : connectedParts(surface)) {
+        std::map<int, int> next; // boundary edges a -> b as the piece's triangles have them
+        bool hasCentre = false;
+        for (const std::size_t t : part.triangles)
+            for (int k = 0; k < 3; ++k) {
+                const int a = surface[t][k], b = surface[t][(k + 1) % 3];
+                hasCentre |= a == kCellDiagonal;
+                if (uses[undirected(a, b)] == 1) next[a] = b;
+            }
         std::vector<Loop> loops;
         while (!next.empty()) {
             Loop loop;
@@ -132,13 +153,10 @@ std::vector<Piece> pieces(int mask) {
             if (loop.size() < 3) throw std::logic_error("cell table: a loop of fewer than three axis-edge vertices");
             loops.push_back(std::move(loop));
         }
-        const auto euler =
-            static_cast<long>(vertices.size()) - static_cast<long>(edgeCount) + static_cast<long>(faceCount);
-        if (loops.empty() || loops.size() > 2 || euler != 2 - static_cast<long>(loops.size()))
+        if (loops.empty() || loops.size() > 2 || part.euler != 2 - static_cast<long>(loops.size()))
             throw std::logic_error("cell table: case " + std::to_string(mask) +
-                                   " has a piece that is neither a disc "
-                                   "nor a tube");
-        out.push_back({std::move(loops), std::binary_search(vertices.begin(), vertices.end(), kCellDiagonal)});
+                                   " has a piece that is neither a disc nor a tube");
+        out.push_back({std::move(loops), hasCentre});
     }
     return out;
 }
@@ -385,9 +403,10 @@ std::string checkCellCase(int mask, const std::vector<std::array<EdgeCode, 3>>& 
     for (const auto& t : triangles) tris.push_back({t[0], t[1], t[2]});
     const std::string name = "case " + std::to_string(mask) + ": ";
     if (mask == 0 || mask == 255) return tris.empty() ? "" : name + "triangles in a uniform cell";
+    const std::vector<Piece> expectedPieces = pieces(mask);
     // The straightened contour, directed as the tetrahedra surface's boundary.
     std::map<std::pair<int, int>, int> contour; // undirected segment -> its start
-    for (const auto& piece : pieces(mask))
+    for (const auto& piece : expectedPieces)
         for (const Loop& loop : piece.loops)
             for (std::size_t i = 0; i < loop.size(); ++i)
                 contour[undirected(loop[i], loop[(i + 1) % loop.size()])] = loop[i];
@@ -423,42 +442,22 @@ std::string checkCellCase(int mask, const std::vector<std::array<EdgeCode, 3>>& 
     // The same topology as the tetrahedra surface: as many pieces, each with the Euler characteristic (disc 1, tube 0)
     // of the piece with the same loops.
     {
-        std::vector<std::size_t> parent(tris.size());
-        std::iota(parent.begin(), parent.end(), 0);
-        auto find = [&](std::size_t t) {
-            while (parent[t] != t) t = parent[t] = parent[parent[t]];
-            return t;
-        };
-        std::map<std::pair<int, int>, std::size_t> firstUser;
-        for (std::size_t t = 0; t < tris.size(); ++t)
-            for (int k = 0; k < 3; ++k) {
-                const auto [it, fresh] = firstUser.emplace(undirected(tris[t][k], tris[t][(k + 1) % 3]), t);
-                if (!fresh) parent[find(t)] = find(it->second);
-            }
-        std::map<std::size_t, std::pair<std::set<int>, std::set<std::pair<int, int>>>> parts; // vertices, edges
-        std::map<std::size_t, long> faceCount;
-        for (std::size_t t = 0; t < tris.size(); ++t) {
-            auto& [vertices, edges] = parts[find(t)];
-            ++faceCount[find(t)];
-            for (int k = 0; k < 3; ++k) {
-                vertices.insert(tris[t][k]);
-                edges.insert(undirected(tris[t][k], tris[t][(k + 1) % 3]));
-            }
-        }
+        const std::vector<Part> parts = connectedParts(tris);
         std::vector<std::pair<int, long>> found, expected; // (a loop vertex, Euler characteristic)
-        for (const auto& [root, part] : parts) {
-            const auto& [vertices, edges] = part;
-            const long euler = static_cast<long>(vertices.size()) - static_cast<long>(edges.size()) + faceCount[root];
-            for (const auto& piece : pieces(mask))
+        for (const Part& part : parts)
+            for (const auto& piece : expectedPieces)
                 for (const Loop& loop : piece.loops)
-                    if (vertices.count(loop[0])) found.emplace_back(loop[0], euler);
-        }
-        for (const auto& piece : pieces(mask))
+                    for (const std::size_t t : part.triangles)
+                        if (std::find(tris[t].begin(), tris[t].end(), loop[0]) != tris[t].end()) {
+                            found.emplace_back(loop[0], part.euler);
+                            break;
+                        }
+        for (const auto& piece : expectedPieces)
             for (const Loop& loop : piece.loops)
                 expected.emplace_back(loop[0], 2 - static_cast<long>(piece.loops.size()));
         std::sort(found.begin(), found.end());
         std::sort(expected.begin(), expected.end());
-        if (parts.size() != pieces(mask).size() || found != expected)
+        if (parts.size() != expectedPieces.size() || found != expected)
             return name + "a piece whose topology differs from the tetrahedra surface's";
     }
     // One fan per vertex: its link edges (b -> c for each triangle (v, b, c)) form a single path.

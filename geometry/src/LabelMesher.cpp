@@ -599,14 +599,8 @@ public:
         if (std::any_of(ex.vertices.begin(), ex.vertices.end(), [](const SurfaceVertex& v) { return v.neighbour(); })) {
             m_sharedNormal.resize(ex.vertices.size());
             parallelChunks(ex.vertices.size(), [&](std::size_t b, std::size_t e) {
-                for (std::size_t i = b; i < e; ++i) {
-                    Vec3 n;
-                    if (ex.vertices[i].neighbour())
-                        for (int k = m_adj.start[i]; k < m_adj.start[i + 1]; ++k)
-                            n += cross(m_pos[static_cast<std::size_t>(m_adj.nbr[k])] - m_pos[i],
-                                       m_pos[static_cast<std::size_t>(m_adj.opposite[k])] - m_pos[i]);
-                    m_sharedNormal[i] = n;
-                }
+                for (std::size_t i = b; i < e; ++i)
+                    m_sharedNormal[i] = ex.vertices[i].neighbour() ? fanNormal(i) : Vec3{};
             });
         }
     }
@@ -769,13 +763,7 @@ public:
     std::vector<Vec3> worldNormals() const {
         std::vector<Vec3> out(m_pos.size());
         parallelChunks(m_pos.size(), [&](std::size_t b, std::size_t e) {
-            for (std::size_t i = b; i < e; ++i) {
-                Vec3 n;
-                for (int k = m_adj.start[i]; k < m_adj.start[i + 1]; ++k)
-                    n += cross(m_pos[static_cast<std::size_t>(m_adj.nbr[k])] - m_pos[i],
-                               m_pos[static_cast<std::size_t>(m_adj.opposite[k])] - m_pos[i]);
-                out[i] = normalized(m_frame.areaMap * n);
-            }
+            for (std::size_t i = b; i < e; ++i) out[i] = normalized(m_frame.areaMap * fanNormal(i));
         });
         return out;
     }
@@ -814,6 +802,15 @@ public:
     }
 
 private:
+    // Area-weighted normal of vertex i's fan at the current positions, index space, not normalised.
+    Vec3 fanNormal(std::size_t i) const {
+        Vec3 n;
+        for (int k = m_adj.start[i]; k < m_adj.start[i + 1]; ++k)
+            n += cross(m_pos[static_cast<std::size_t>(m_adj.nbr[k])] - m_pos[i],
+                       m_pos[static_cast<std::size_t>(m_adj.opposite[k])] - m_pos[i]);
+        return n;
+    }
+
     V4 neighbourMean(const V4* pos, std::size_t i) const {
         const int s = m_adj.start[i], f = m_adj.start[i + 1];
         V4 sum{0, 0, 0, 0};
