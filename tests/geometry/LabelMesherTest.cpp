@@ -304,23 +304,34 @@ TEST(LabelMesher, StatesBeyondNeighbourAreOutside) {
 
 namespace {
 
+// Corner pattern of the cell whose low corner is voxel (i, j, k): bit c set when corner c (x = 1, y = 2, z = 4) is
+// Inside; voxels beyond the grid are outside.
+int cellMask(const BinaryGrid& g, int i, int j, int k) {
+    int mask = 0;
+    for (int c = 0; c < 8; ++c) {
+        const int x = i + (c & 1), y = j + (c >> 1 & 1), z = k + (c >> 2 & 1);
+        if (x >= 0 && y >= 0 && z >= 0 && x < g.size[0] && y < g.size[1] && z < g.size[2] &&
+            g.voxels[static_cast<std::size_t>(x + g.size[0] * (y + g.size[1] * z))] == Inside)
+            mask |= 1 << c;
+    }
+    return mask;
+}
+
 // Triangle count of the marching-tetrahedra surface of the Freudenthal split (the surface the cell table is derived
 // from): per tetrahedron with 1, 2, 3 inside corners, 1, 2, 1 triangles.
 std::size_t freudenthalTriangles(const BinaryGrid& g) {
     constexpr int kTets[6][4] = {{0, 1, 3, 7}, {0, 1, 5, 7}, {0, 2, 3, 7}, {0, 2, 6, 7}, {0, 4, 5, 7}, {0, 4, 6, 7}};
-    auto inside = [&](int i, int j, int k) {
-        if (i < 0 || j < 0 || k < 0 || i >= g.size[0] || j >= g.size[1] || k >= g.size[2]) return false;
-        return g.voxels[static_cast<std::size_t>(i + g.size[0] * (j + g.size[1] * k))] == Inside;
-    };
     std::size_t triangles = 0;
     for (int k = -1; k < g.size[2]; ++k)
         for (int j = -1; j < g.size[1]; ++j)
-            for (int i = -1; i < g.size[0]; ++i)
+            for (int i = -1; i < g.size[0]; ++i) {
+                const int mask = cellMask(g, i, j, k);
                 for (const auto& tet : kTets) {
                     int n = 0;
-                    for (int c : tet) n += inside(i + (c & 1), j + (c >> 1 & 1), k + (c >> 2 & 1));
+                    for (int c : tet) n += mask >> c & 1;
                     triangles += n == 2 ? 2 : (n == 1 || n == 3 ? 1 : 0);
                 }
+            }
     return triangles;
 }
 
@@ -329,17 +340,12 @@ std::size_t freudenthalTriangles(const BinaryGrid& g) {
 // and triangle count. Voxels beyond the grid are outside.
 std::pair<double, std::size_t> cellTableSurface(const BinaryGrid& g) {
     const auto& table = detail::caseTable();
-    auto inside = [&](int i, int j, int k) {
-        if (i < 0 || j < 0 || k < 0 || i >= g.size[0] || j >= g.size[1] || k >= g.size[2]) return false;
-        return g.voxels[static_cast<std::size_t>(i + g.size[0] * (j + g.size[1] * k))] == Inside;
-    };
     double volume = 0;
     std::size_t triangles = 0;
     for (int k = -1; k < g.size[2]; ++k)
         for (int j = -1; j < g.size[1]; ++j)
             for (int i = -1; i < g.size[0]; ++i) {
-                int mask = 0;
-                for (int c = 0; c < 8; ++c) mask |= inside(i + (c & 1), j + (c >> 1 & 1), k + (c >> 2 & 1)) << c;
+                const int mask = cellMask(g, i, j, k);
                 auto point = [&](detail::EdgeCode e) {
                     const int low = e >> 3, dir = e & 7;
                     return Vec3{(i + (low & 1) + 0.5 * (dir & 1)) * g.spacing.x,
